@@ -1,0 +1,1 @@
+"""Bot runtime (.gbai packages, dialogs, keyword libraries); grows in the bots issue."""

@@ -1,0 +1,1 @@
+"""Python client SDK of gb over the reference codec."""

@@ -1,0 +1,1 @@
+"""BASIC to WebAssembly compiler; grows in the compiler issue."""

@@ -1,0 +1,55 @@
+"""Build of gb: maps the top-level folders into the ``gb`` package and compiles the native hot paths."""
+
+import glob
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+import picows
+
+AREAS = ["core", "protocol", "bots", "compiler", "client"]
+
+# One extension per concern; each has a .pyx, a .pxd (cimportable) and a .pyi (typed surface).
+NATIVE = sorted(os.path.basename(p)[:-4] for p in glob.glob("core/_native/*.pyx"))
+
+packages = ["gb"]
+package_dir = {"gb": "gb"}
+for area in AREAS:
+    for root, dirs, files in os.walk(area):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "__"))]
+        if "__init__.py" in files:
+            packages.append("gb." + root.replace(os.sep, "."))
+    package_dir["gb." + area] = area
+
+trace = os.environ.get("GB_NATIVE_TRACE") == "1"  # line tracing for coverage of .pyx
+macros = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")] if trace else []
+
+extensions = [
+    Extension(
+        f"gb.core._native.{name}",
+        [f"core/_native/{name}.pyx"],
+        include_dirs=[os.path.dirname(picows.__file__)],
+        define_macros=macros,
+        extra_compile_args=["-O3"],
+    )
+    for name in NATIVE
+]
+
+setup(
+    packages=packages,
+    package_dir=package_dir,
+    package_data={"gb.core._native": ["*.pxd", "*.pyi"], "gb.protocol": ["SPEC.md"]},
+    ext_modules=cythonize(
+        extensions,
+        include_path=[os.path.dirname(os.path.dirname(picows.__file__))],
+        compiler_directives={
+            "language_level": "3",
+            "binding": trace,
+            "linetrace": trace,
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+        },
+    ),
+)
