@@ -12,6 +12,8 @@ AREAS = ["core", "protocol", "bots", "compiler", "client"]
 
 # One extension per concern; each has a .pyx, a .pxd (cimportable) and a .pyi (typed surface).
 NATIVE = sorted(os.path.basename(p)[:-4] for p in glob.glob("core/_native/*.pyx"))
+if os.environ.get("GB_NATIVE_ONLY"):  # rebuild one extension while working on it
+    NATIVE = [n for n in NATIVE if n in os.environ["GB_NATIVE_ONLY"].split(",")]
 
 packages = ["gb"]
 package_dir = {"gb": "gb"}
@@ -21,6 +23,15 @@ for area in AREAS:
         if "__init__.py" in files:
             packages.append("gb." + root.replace(os.sep, "."))
     package_dir["gb." + area] = area
+
+# Cython resolves ``cimport gb.core._native.x`` through this tree of links, since the
+# sources live in core/ rather than gb/core/.
+INCLUDE = os.path.join("build", "cython-include")
+os.makedirs(os.path.join(INCLUDE, "gb"), exist_ok=True)
+for link, target in (("__init__.py", "gb/__init__.py"), ("core", "core")):
+    path = os.path.join(INCLUDE, "gb", link)
+    if not os.path.lexists(path):
+        os.symlink(os.path.join("..", "..", "..", target), path)
 
 trace = os.environ.get("GB_NATIVE_TRACE") == "1"  # line tracing for coverage of .pyx
 macros = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")] if trace else []
@@ -42,7 +53,7 @@ setup(
     package_data={"gb.core._native": ["*.pxd", "*.pyi"], "gb.protocol": ["SPEC.md"]},
     ext_modules=cythonize(
         extensions,
-        include_path=[os.path.dirname(os.path.dirname(picows.__file__))],
+        include_path=[INCLUDE, os.path.dirname(os.path.dirname(picows.__file__))],
         compiler_directives={
             "language_level": "3",
             "binding": trace,

@@ -1,0 +1,177 @@
+"""The ``gb`` command: ``gb serve``, ``gb token``, ``gb version``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import secrets
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+import gb
+
+from .auth import mint_token
+from .config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("gb")
+
+DEV_SECRET_FILE = "dev-jwt-secret"
+
+
+def dev_settings(settings: Settings) -> Settings:
+    """With no JWT key configured, use (and keep) a development secret in the data directory.
+
+    This is the embedded default: ``make run`` works with nothing configured. The secret is
+    created once (mode 0600) so tokens minted with ``gb token`` keep working across restarts.
+    """
+    if settings.jwt_secret is not None or settings.jwt_public_key is not None:
+        return settings
+    path = Path(settings.data_dir) / DEV_SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return settings.model_copy(update={"jwt_secret": path.read_text().strip()})
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_worker(settings: Settings, reuse_port: bool) -> None:
+    """Run one node process until it is drained."""
+    from .node import Node  # the node loads the native build; the other commands need not
+
+    _setup_logging(settings.log_level)
+
+    async def main() -> None:
+        node = Node(settings, reuse_port=reuse_port)
+        await node.run()
+
+    uvloop.run(main())
+
+
+def _worker_entry(data: dict[str, Any]) -> None:
+    run_worker(Settings.model_validate(data), reuse_port=True)
+
+
+def serve(settings: Settings) -> int:
+    """``gb serve``: one process, or ``workers`` processes sharing the ports."""
+    settings = dev_settings(settings)
+    if settings.workers == 1:
+        print(_banner(settings), flush=True)
+        run_worker(settings, reuse_port=False)
+        return 0
+    # Every worker must bind the same ports, so choose them before starting any.
+    fixed = settings.model_copy(
+        update={
+            "ws_port": settings.ws_port or _free_port(settings.host),
+            "http_port": settings.http_port or _free_port(settings.host),
+        }
+    )
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    for i in range(settings.workers):
+        worker = fixed.model_copy(update={"node_id": f"{settings.node_id}-w{i}"})
+        proc = ctx.Process(target=_worker_entry, args=(worker.model_dump(),), name=f"gb-w{i}")
+        proc.start()
+        procs.append(proc)
+    print(_banner(fixed), flush=True)
+
+    def forward(signum: int, frame: object) -> None:
+        for proc in procs:
+            if proc.pid is not None and proc.is_alive():
+                os.kill(proc.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for proc in procs:
+        proc.join()
+    return max((proc.exitcode or 0) for proc in procs)
+
+
+def _banner(s: Settings) -> str:
+    lines = [
+        f"gb {gb.__version__}: {s.workers} worker(s)",
+        f"  WebSocket  ws://{s.host}:{s.ws_port}/ws",
+        f"  HTTP       http://{s.host}:{s.http_port}  (/healthz /readyz /metrics /docs)",
+    ]
+    if (Path(s.data_dir) / DEV_SECRET_FILE).exists() and s.jwt_public_key is None:
+        token = mint_token(s, user="dev", customer="dev", instance="default", roles=["admin"])
+        lines.append(f"  dev token  {token}")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gb", description="General Bots server (gb).")
+    parser.add_argument("--config", help="TOML settings file (also GB_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    srv = sub.add_parser("serve", help="run a node (WebSocket edge + control plane)")
+    srv.add_argument("--host")
+    srv.add_argument("--ws-port")
+    srv.add_argument("--http-port")
+    srv.add_argument("--workers", help="processes sharing the ports (SO_REUSEPORT)")
+    srv.add_argument("--broker", help="memory or redis")
+    tok = sub.add_parser("token", help="mint a client token (development and tests)")
+    tok.add_argument("--user", required=True)
+    tok.add_argument("--customer", default="dev")
+    tok.add_argument("--instance", default="default")
+    tok.add_argument("--roles", default="", help="comma-separated roles")
+    tok.add_argument("--ttl", type=float, default=3600.0, help="seconds")
+    tok.add_argument("--shard", type=int)
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gb`` console command."""
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(gb.__version__)
+        return 0
+    env = {k: v for k, v in os.environ.items() if k.startswith("GB_")}
+    for flag in ("host", "ws_port", "http_port", "workers", "broker"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            env[Settings.env_name(flag)] = value
+    try:
+        settings = load_settings(env, file=args.config)
+    except ConfigError as exc:
+        print(f"gb: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "token":
+        settings = dev_settings(settings)
+        roles = [r for r in args.roles.split(",") if r]
+        print(
+            mint_token(
+                settings,
+                user=args.user,
+                customer=args.customer,
+                instance=args.instance,
+                roles=roles,
+                ttl=args.ttl,
+                shard=args.shard,
+            )
+        )
+        return 0
+    return serve(settings)

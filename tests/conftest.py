@@ -1,0 +1,98 @@
+"""Shared fixtures: a real gb node on free loopback ports, in the test's (uvloop) event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+
+from gb.core.auth import mint_token
+from gb.core.config import Settings, load_settings
+from gb.core.node import Node
+
+SECRET = "test-secret-0123456789abcdef-0123456789"
+
+
+@pytest.fixture(scope="session")
+def event_loop_policy() -> uvloop.EventLoopPolicy:
+    return uvloop.EventLoopPolicy()
+
+
+def node_settings(tmp: Path, **overrides: Any) -> Settings:
+    """Settings of a test node: free ports, a fixed secret, ``overrides`` by field name."""
+    env = {
+        "GB_JWT_SECRET": SECRET,
+        "GB_WS_PORT": "0",
+        "GB_HTTP_PORT": "0",
+        "GB_NODE_ID": "test-node",
+        "GB_DATA_DIR": str(tmp),
+        "GB_DRAIN_TIMEOUT": "2",
+    }
+    env.update({Settings.env_name(k): str(v) for k, v in overrides.items()})
+    return load_settings(env)
+
+
+class NodeHandle:
+    """A started node plus what tests need to reach it."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.settings = node.settings
+
+    @property
+    def ws_url(self) -> str:
+        return self.node.ws_url
+
+    @property
+    def http_url(self) -> str:
+        return self.node.http_url
+
+    def token(
+        self,
+        user: str = "u1",
+        customer: str = "c1",
+        instance: str = "i1",
+        roles: Iterable[str] = ("user",),
+        ttl: float = 3600,
+        shard: int | None = None,
+    ) -> str:
+        return mint_token(
+            self.settings,
+            user=user,
+            customer=customer,
+            instance=instance,
+            roles=roles,
+            ttl=ttl,
+            shard=shard,
+        )
+
+
+NodeFactory = Callable[..., Awaitable[NodeHandle]]
+
+
+@pytest.fixture
+async def node_factory(tmp_path: Path) -> AsyncIterator[NodeFactory]:
+    """Start nodes with setting overrides (``await node_factory(heartbeat_interval=0.2)``)."""
+    started: list[Node] = []
+
+    async def make(*, broker: Any = None, **overrides: Any) -> NodeHandle:
+        node = Node(node_settings(tmp_path, **overrides), broker=broker)
+        await node.start()
+        started.append(node)
+        return NodeHandle(node)
+
+    yield make
+    for node in started:
+        if not node._stopped.is_set():
+            await node.stop()
+    await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def node(node_factory: NodeFactory) -> NodeHandle:
+    """One node with the default settings."""
+    return await node_factory()
