@@ -1,12 +1,11 @@
-"""Build of gb: maps the top-level folders into the ``gb`` package and compiles the native hot paths."""
+"""Build of gb: maps the top-level folders into ``gb`` and compiles the native hot paths."""
 
 import glob
 import os
 
+import picows
 from Cython.Build import cythonize
 from setuptools import Extension, setup
-
-import picows
 
 AREAS = ["core", "protocol", "bots", "compiler", "client"]
 
@@ -24,12 +23,14 @@ for area in AREAS:
             packages.append("gb." + root.replace(os.sep, "."))
     package_dir["gb." + area] = area
 
-# Cython resolves ``cimport gb.core._native.x`` through this tree of links, since the
-# sources live in core/ rather than gb/core/.
-INCLUDE = os.path.join("build", "cython-include")
-os.makedirs(os.path.join(INCLUDE, "gb"), exist_ok=True)
-for link, target in (("__init__.py", "gb/__init__.py"), ("core", "core")):
-    path = os.path.join(INCLUDE, "gb", link)
+# A tree of links that shows the sources under their import names (gb/core -> core, ...):
+# Cython resolves ``cimport gb.core._native.x`` through it, and mypy checks ``-p gb`` in it.
+TREE = os.path.join("build", "pkg")
+os.makedirs(os.path.join(TREE, "gb"), exist_ok=True)
+for link, target in [("__init__.py", "gb/__init__.py"), ("__main__.py", "gb/__main__.py")] + [
+    (area, area) for area in AREAS
+]:
+    path = os.path.join(TREE, "gb", link)
     if not os.path.lexists(path):
         os.symlink(os.path.join("..", "..", "..", target), path)
 
@@ -53,7 +54,7 @@ setup(
     package_data={"gb.core._native": ["*.pxd", "*.pyi"], "gb.protocol": ["SPEC.md"]},
     ext_modules=cythonize(
         extensions,
-        include_path=[INCLUDE, os.path.dirname(os.path.dirname(picows.__file__))],
+        include_path=[TREE, os.path.dirname(os.path.dirname(picows.__file__))],
         compiler_directives={
             "language_level": "3",
             "binding": trace,

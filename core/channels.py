@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._@/\-]{0,199}")
 ADMIN_ROLES = frozenset({"admin", "platform_admin", "customer_admin", "instance_admin"})
@@ -28,7 +29,7 @@ class Access:
     publish: bool
 
 
-def valid_name(name: object) -> bool:
+def valid_name(name: object) -> TypeGuard[str]:
     """True for a channel name of 1-200 characters from ``[A-Za-z0-9:._@/-]``."""
     return isinstance(name, str) and NAME.fullmatch(name) is not None
 

@@ -20,6 +20,7 @@ import gb
 
 from .auth import mint_token
 from .config import ConfigError, Settings, load_settings
+from .node import Node
 
 log = logging.getLogger("gb")
 
@@ -60,8 +61,6 @@ def _setup_logging(level: str) -> None:
 
 def run_worker(settings: Settings, reuse_port: bool) -> None:
     """Run one node process until it is drained."""
-    from .node import Node  # the node loads the native build; the other commands need not
-
     _setup_logging(settings.log_level)
 
     async def main() -> None:

@@ -75,7 +75,7 @@ class EdgeCollector(Collector):
         yield counter(
             "connections_accepted", "WebSocket connections accepted.", s.connections_total
         )
-        counts, total, count = s.latency()
+        counts, total, _count = s.latency()
         buckets, running = [], 0
         for bound, n in zip((*LATENCY_BOUNDS, float("inf")), counts, strict=True):
             running += n

@@ -22,7 +22,7 @@ from gb.protocol.codes import SUPPORTED_VERSIONS, CloseCode, ErrorCode, Flag, Fr
 
 from . import channels
 from ._native.edge import Channel, Conn, Edge, now, wrap_frame
-from .auth import AuthError, Authenticator
+from .auth import Authenticator, AuthError
 from .broker import Broker, BrokerUnavailable
 from .metrics import Metrics
 from .registry import Registry
@@ -94,6 +94,7 @@ class Hub:
         self.registry = Registry()
         self.channels: dict[int, Channel] = {}
         self.accepting = True
+        self.drained = asyncio.Event()  # set once draining and the last connection has gone
         tick = max(0.01, min(0.5, heartbeat_timeout / 5, hello_timeout / 5))
         self.wheel: TimerWheel[Conn] = TimerWheel(tick, 512, now())
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -129,6 +130,8 @@ class Hub:
                 self._leave(conn, channel)
             conn.subs = None
         self.registry.remove(conn)
+        if not self.accepting and not self.edge.conns:
+            self.drained.set()
 
     # --- frames ---------------------------------------------------------------------------
 
@@ -164,7 +167,9 @@ class Hub:
 
     def _hello(self, conn: Conn, request_id: int, payload: bytes) -> None:
         if conn.session is not None:
-            conn.send_error(ErrorCode.ALREADY_AUTHENTICATED, "HELLO was already accepted", request_id)
+            conn.send_error(
+                ErrorCode.ALREADY_AUTHENTICATED, "HELLO was already accepted", request_id
+            )
             return
         try:
             body = loads_payload(payload)
@@ -202,6 +207,9 @@ class Hub:
             resumed=resumed_id is not None,
         )
         conn.authenticate(session, identity.shard_key, now() + (identity.expires_at - time.time()))
+        if conn.expires_at < conn.connected_at + self.hello_timeout:
+            # The wheel next looks at this connection at its HELLO deadline: too late here.
+            self.wheel.schedule(conn, conn.expires_at)
         displaced = self.registry.add(conn)
         if displaced is not None:
             displaced.close(CloseCode.NORMAL, "session resumed on another connection")
@@ -234,7 +242,9 @@ class Hub:
         identity = session.identity
         rights = channels.access(name, identity.user, identity.roles)
         if not rights.subscribe:
-            conn.send_error(ErrorCode.FORBIDDEN, f"no permission to subscribe to {name!r}", request_id)
+            conn.send_error(
+                ErrorCode.FORBIDDEN, f"no permission to subscribe to {name!r}", request_id
+            )
             return
         cid = channel_id(identity.scope, name)
         channel = self.channels.get(cid)
@@ -246,7 +256,7 @@ class Hub:
             )
             return
         if conn.subs is not None and cid in conn.subs:
-            self._ack_subscribe(conn, request_id, channel)
+            self._ack_subscribe(conn, request_id, conn.subs[cid])
             return
         if conn.subscription_count >= self.edge.max_subscriptions:
             conn.send_error(
@@ -311,7 +321,9 @@ class Hub:
     def _unsubscribe(self, conn: Conn, request_id: int, cid: int) -> None:
         channel = None if conn.subs is None else conn.subs.get(cid)
         if channel is None:
-            conn.send_error(ErrorCode.UNKNOWN_CHANNEL, "not subscribed to this channel", request_id, cid)
+            conn.send_error(
+                ErrorCode.UNKNOWN_CHANNEL, "not subscribed to this channel", request_id, cid
+            )
             return
         self._leave(conn, channel)
         conn.send_frame(FrameType.ACK, b"", 0, request_id, cid)
@@ -319,7 +331,9 @@ class Hub:
     def _leave(self, conn: Conn, channel: Channel) -> None:
         cid = channel.channel_id
         channel.remove(conn)
-        del conn.subs[cid]
+        subs = conn.subs
+        assert subs is not None  # only subscribed connections leave
+        del subs[cid]
         if conn.readonly_subs is not None:
             conn.readonly_subs.discard(cid)
         self.metrics.subscriptions.dec()
@@ -362,11 +376,11 @@ class Hub:
     def _presence(self, conn: Conn, request_id: int, cid: int) -> None:
         channel = None if conn.subs is None else conn.subs.get(cid)
         if channel is None:
-            conn.send_error(ErrorCode.UNKNOWN_CHANNEL, "not subscribed to this channel", request_id, cid)
+            conn.send_error(
+                ErrorCode.UNKNOWN_CHANNEL, "not subscribed to this channel", request_id, cid
+            )
             return
-        members = [
-            {"session": sid, "user": user} for sid, user in (channel.presence or {}).items()
-        ]
+        members = [{"session": sid, "user": user} for sid, user in (channel.presence or {}).items()]
         body = {"channel": channel.name, "members": members, "subscribers": len(channel)}
         conn.send_frame(FrameType.PRESENCE, orjson.dumps(body), _JSON, request_id, cid)
 
@@ -451,6 +465,8 @@ class Hub:
         """Close every open connection with ``code`` (used when draining)."""
         for conn in list(self.edge.conns):
             conn.close(code, reason)
+        if not self.edge.conns:
+            self.drained.set()
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)

@@ -13,7 +13,7 @@ log = logging.getLogger("gb.native")
 MODULES = ("frame", "edge")
 
 
-class NativeBuildMissing(RuntimeError):
+class NativeBuildError(RuntimeError):
     """A native extension is not built (or does not load) in this environment."""
 
 
@@ -29,20 +29,20 @@ class NativeModule:
 def load(modules: tuple[str, ...] = MODULES) -> list[NativeModule]:
     """Import every native extension, log which build was loaded, and return the list.
 
-    Raises :class:`NativeBuildMissing` naming the module and the command that builds it.
+    Raises :class:`NativeBuildError` naming the module and the command that builds it.
     """
     loaded = []
     for name in modules:
         try:
             module = importlib.import_module(f"gb.core._native.{name}")
         except ImportError as exc:
-            raise NativeBuildMissing(
+            raise NativeBuildError(
                 f"native module gb.core._native.{name} is not built ({exc}); "
                 "run `make native` (or `pip install -e .`) first"
             ) from None
         path = Path(module.__file__ or "")
         if path.suffix != ".so":
-            raise NativeBuildMissing(f"gb.core._native.{name} loaded from {path}, not a native build")
+            raise NativeBuildError(f"gb.core._native.{name} loaded from {path}, not a native build")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         loaded.append(NativeModule(name, str(path), digest))
     log.info("native build: %s", ", ".join(f"{m.name} {m.digest} ({m.path})" for m in loaded))

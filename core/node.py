@@ -173,7 +173,9 @@ class Node:
     def _schedule_timers(self) -> None:
         assert self.hub is not None
         self.hub.run_timers()
-        self._timer = asyncio.get_running_loop().call_later(self.hub.wheel.tick, self._schedule_timers)
+        self._timer = asyncio.get_running_loop().call_later(
+            self.hub.wheel.tick, self._schedule_timers
+        )
 
     async def drain(self) -> None:
         """Stop accepting, ask every client to reconnect elsewhere, wait, then stop."""
@@ -185,9 +187,10 @@ class Node:
         self.hub.accepting = False
         self._ws_server.close()
         self.hub.close_all(CloseCode.DRAINING, "node draining, reconnect elsewhere")
-        deadline = time.monotonic() + self.settings.drain_timeout
-        while self.hub.edge.conns and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        try:
+            await asyncio.wait_for(self.hub.drained.wait(), self.settings.drain_timeout)
+        except TimeoutError:
+            log.warning("drain timeout: %d connections cut", len(self.hub.edge.conns))
         for conn in list(self.hub.edge.conns):  # clients that never answered the close
             conn.transport.disconnect(False)
         await self.stop()

@@ -61,6 +61,8 @@ class RpcRegistry:
         if entry is None:
             raise RpcError(ErrorCode.UNKNOWN_METHOD, f"no method {request['method']!r}")
         if entry.roles is not None and not entry.roles & session.identity.roles:
-            raise RpcError(ErrorCode.FORBIDDEN, f"{request['method']!r} needs one of the roles "
-                           f"{sorted(entry.roles)}")
+            raise RpcError(
+                ErrorCode.FORBIDDEN,
+                f"{request['method']!r} needs one of the roles {sorted(entry.roles)}",
+            )
         return await entry.fn(session, params)

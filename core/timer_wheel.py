@@ -26,7 +26,9 @@ class TimerWheel(Generic[T]):
             raise ValueError("tick must be > 0 and slots >= 1")
         self.tick = tick
         self._slots: list[list[tuple[float, T]]] = [[] for _ in range(slots)]
-        self._cursor = math.floor(now / tick)  # the next slot index (absolute) to look at
+        # The absolute index of the first slot not finished yet. The slot ``now`` falls in is
+        # never finished: items later in that same tick must be found by the next advance.
+        self._cursor = math.floor(now / tick)
         self._size = 0
 
     def __len__(self) -> int:
@@ -56,6 +58,6 @@ class TimerWheel(Generic[T]):
                 else:
                     keep.append((deadline, item))
             self._slots[index % n] = keep
-        self._cursor = last + 1
+        self._cursor = last
         self._size -= len(due)
         return due

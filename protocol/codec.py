@@ -116,9 +116,7 @@ def encode_batch(frames: list[bytes]) -> bytes:
     return encode(FrameType.BATCH, b"".join(frames))
 
 
-def _check_header(
-    version: int, type: int, flags: int, length: int, max_payload: int
-) -> None:
+def _check_header(version: int, type: int, flags: int, length: int, max_payload: int) -> None:
     # The order of these checks is part of the contract: the native codec follows it.
     if version != PROTOCOL_VERSION:
         raise FrameError(ErrorCode.UNSUPPORTED_VERSION, f"protocol version {version} not supported")
@@ -135,7 +133,9 @@ def _check_header(
 def decode(data: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Frame:
     """Decode exactly one frame filling ``data`` (a BATCH is returned undivided)."""
     if len(data) < HEADER_SIZE:
-        raise FrameError(ErrorCode.BAD_FRAME, f"frame of {len(data)} bytes is shorter than the header")
+        raise FrameError(
+            ErrorCode.BAD_FRAME, f"frame of {len(data)} bytes is shorter than the header"
+        )
     version, type, flags, length, request_id, shard_key, channel_id = HEADER.unpack_from(data)
     _check_header(version, type, flags, length, max_payload)
     if length != len(data) - HEADER_SIZE:
@@ -165,7 +165,14 @@ def split_batch(payload: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> list[
         if length > end - start:
             raise FrameError(ErrorCode.BAD_FRAME, f"batch frame at offset {offset} is truncated")
         frames.append(
-            Frame(type, flags, request_id, shard_key, channel_id, bytes(payload[start : start + length]))
+            Frame(
+                type,
+                flags,
+                request_id,
+                shard_key,
+                channel_id,
+                bytes(payload[start : start + length]),
+            )
         )
         offset = start + length
     return frames

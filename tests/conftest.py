@@ -17,9 +17,9 @@ from gb.core.node import Node
 SECRET = "test-secret-0123456789abcdef-0123456789"
 
 
-@pytest.fixture(scope="session")
-def event_loop_policy() -> uvloop.EventLoopPolicy:
-    return uvloop.EventLoopPolicy()
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Any]:
+    """Every async test runs on uvloop, the loop the node runs on."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 def node_settings(tmp: Path, **overrides: Any) -> Settings:

@@ -60,6 +60,8 @@ cdef class Edge:
     cdef readonly double rate
     cdef readonly double burst
     cdef readonly int max_subscriptions
+    cdef readonly object loop
+    cdef public double close_grace        # seconds a closing socket may take to flush
 
 
 cdef class Channel:

@@ -126,6 +126,11 @@ def wrap_frame(bytes frame):
     return out
 
 
+def abort(WSTransport transport):
+    """End a socket without flushing (safe on one already ended)."""
+    transport.disconnect(False)
+
+
 cdef class Stats:
     """Counters of the edge, read by the Prometheus collector at scrape time (no locks here)."""
 
@@ -208,6 +213,8 @@ cdef class Edge:
         self.rate = rate
         self.burst = burst
         self.max_subscriptions = max_subscriptions
+        self.loop = loop
+        self.close_grace = 5.0
 
     def new_connection(self):
         """The listener for a new WebSocket (the picows listener factory calls this)."""
@@ -533,6 +540,8 @@ cdef class Conn(WSListener):
         if not self.transport.is_disconnected:
             self.transport.send_close(<WSCloseCode>code, reason.encode()[:120])
             self.transport.disconnect(True)
+            # A peer that stops reading would hold a graceful close open for ever.
+            self.edge.loop.call_later(self.edge.close_grace, abort, self.transport)
 
     cpdef authenticate(self, object session, uint32_t shard_key, double expires_at):
         """HELLO was accepted: frames other than HELLO and PING are served from now on."""
