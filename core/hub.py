@@ -112,7 +112,7 @@ class Hub:
             self.metrics.refused["over_capacity"].inc()
             conn.close(CloseCode.OVER_CAPACITY, "node at its connection cap, reconnect elsewhere")
         else:
-            self.wheel.schedule(conn, conn.connected_at + self.hello_timeout)
+            self._schedule(conn, conn.connected_at + self.hello_timeout)
 
     def on_close(self, conn: Conn, code: int, reason: str) -> None:
         """The edge is closing ``conn`` with ``code``."""
@@ -207,9 +207,9 @@ class Hub:
             resumed=resumed_id is not None,
         )
         conn.authenticate(session, identity.shard_key, now() + (identity.expires_at - time.time()))
-        if conn.expires_at < conn.connected_at + self.hello_timeout:
-            # The wheel next looks at this connection at its HELLO deadline: too late here.
-            self.wheel.schedule(conn, conn.expires_at)
+        first = min(conn.expires_at, conn.last_seen + self.heartbeat_interval)
+        if first < conn.timer_due:  # the HELLO deadline would be too late a first look
+            self._schedule(conn, first)
         displaced = self.registry.add(conn)
         if displaced is not None:
             displaced.close(CloseCode.NORMAL, "session resumed on another connection")
@@ -455,11 +455,17 @@ class Hub:
         """One tick of the shared timer wheel: heartbeats, HELLO and token deadlines."""
         t = now()
         for conn in self.wheel.advance(t):
+            if conn.timer_due > t:
+                continue  # a stale entry: the connection was rescheduled earlier or later
             due = conn.heartbeat(
                 t, self.heartbeat_interval, self.heartbeat_timeout, self.hello_timeout
             )
             if due:
-                self.wheel.schedule(conn, due)
+                self._schedule(conn, due)
+
+    def _schedule(self, conn: Conn, due: float) -> None:
+        conn.timer_due = due
+        self.wheel.schedule(conn, due)
 
     def close_all(self, code: int, reason: str) -> None:
         """Close every open connection with ``code`` (used when draining)."""

@@ -91,6 +91,7 @@ cdef class Conn(WSListener):
     cdef public double last_seen
     cdef public double ping_sent
     cdef public double expires_at        # monotonic deadline of the session's token (0 = none)
+    cdef public double timer_due         # deadline of its live timer-wheel entry (others stale)
     cdef double tokens
     cdef double refilled_at
     cdef bint limited
