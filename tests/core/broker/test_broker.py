@@ -8,14 +8,9 @@ redis-server on a free loopback port.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +26,10 @@ from gb.core.broker import (
     create_broker,
 )
 
-SHARED_REDIS_URL = os.environ.get("GB_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+from ...support.services import SHARED_REDIS_URL, RedisProcess, own_redis, wait_until
+
+__all__ = ["own_redis"]  # a fixture, used by name
+
 BROKER_KINDS = ["memory", "redis-sharded", "redis-plain"]
 
 
@@ -61,93 +59,6 @@ class Inbox:
         async with asyncio.timeout(timeout):
             while data not in self.data(topic):
                 await asyncio.sleep(0.002)
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``predicate`` until true; fails the test with TimeoutError after ``timeout``."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class RedisProcess:
-    """A redis-server of the test's own on a free loopback port: start, stop, freeze, thaw."""
-
-    def __init__(self, workdir: Path, *extra: str) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.extra = extra
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary is not None, "redis-server is required for the broker tests"
-        self.proc = subprocess.Popen(
-            [
-                *(binary, "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--dir", str(self.workdir)),
-                *self.extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "redis-server exited at start"
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        raise TimeoutError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGCONT)  # a frozen server cannot handle SIGTERM
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-            self.proc = None
-
-    def freeze(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGCONT)
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[Callable[..., RedisProcess]]:
-    """Factory: ``own_redis(*extra_args)`` starts a private redis-server; all stop at teardown."""
-    servers: list[RedisProcess] = []
-
-    def start(*extra: str) -> RedisProcess:
-        server = RedisProcess(tmp_path, *extra)
-        servers.append(server)
-        server.start()
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 MakeNode = Callable[..., Awaitable[tuple[Broker, Inbox]]]
