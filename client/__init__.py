@@ -4,7 +4,7 @@
 
     from gb.client import connect
 
-    async with await connect("ws://127.0.0.1:8080/ws", token) as client:
+    async with await connect("ws://127.0.0.1:8765/ws", token) as client:
         sub = await client.subscribe("room-1")
         await sub.publish(b"hello")
         delivery = await sub.next(timeout=5)

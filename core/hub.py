@@ -116,9 +116,7 @@ class Hub:
 
     def on_close(self, conn: Conn, code: int, reason: str) -> None:
         """The edge is closing ``conn`` with ``code``."""
-        member = self.metrics.closes.get(code)
-        if member is not None:
-            member.inc()
+        self.metrics.closes[code].inc()
         if code == CloseCode.AUTH_TIMEOUT:
             self.metrics.refused["auth_timeout"].inc()
 
@@ -371,7 +369,7 @@ class Hub:
         )
         self.edge.deliver(channel, frame)
         if self.edge.remote:
-            self._spawn(self._publish_envelope(channel, frame))
+            self._spawn(self._to_broker(channel, frame))
 
     def _presence(self, conn: Conn, request_id: int, cid: int) -> None:
         channel = None if conn.subs is None else conn.subs.get(cid)
@@ -403,46 +401,36 @@ class Hub:
         self, conn: Conn, channel: Channel, data: bytes, request_id: int, ack: bool
     ) -> None:
         """The edge fanned a PUBLISH out locally; send it to the other nodes too."""
-        self._spawn(self._publish_remote(conn, channel, data, request_id, ack))
+        self._spawn(self._to_broker(channel, data, conn if ack else None, request_id))
 
-    async def _publish_remote(
-        self, conn: Conn, channel: Channel, data: bytes, request_id: int, ack: bool
+    async def _to_broker(
+        self, channel: Channel, data: bytes, reply_to: Conn | None = None, request_id: int = 0
     ) -> None:
+        """Publish a finished WebSocket message on the channel's topic; ACK ``reply_to``."""
+        envelope = self._prefix + _WALL_TIME.pack(time.time()) + data
         try:
-            await self._publish_envelope(channel, data, raise_errors=True)
-        except BrokerUnavailable:
-            if ack:
-                conn.send_error(
+            await self.broker.publish(topic(channel.channel_id), envelope)
+        except BrokerUnavailable as exc:
+            log.debug("broker publish failed: %s", exc)
+            if reply_to is not None:
+                reply_to.send_error(
                     ErrorCode.UNAVAILABLE,
                     "delivered on this node only: the broker is unavailable",
                     request_id,
                     channel.channel_id,
                 )
             return
-        if ack:
-            conn.send_frame(FrameType.ACK, b"", 0, request_id, channel.channel_id)
-
-    async def _publish_envelope(
-        self, channel: Channel, data: bytes, *, raise_errors: bool = False
-    ) -> None:
-        envelope = self._prefix + _WALL_TIME.pack(time.time()) + data
-        try:
-            await self.broker.publish(topic(channel.channel_id), envelope)
-        except BrokerUnavailable as exc:
-            log.debug("broker publish failed: %s", exc)
-            if raise_errors:
-                raise
-            return
         self.metrics.broker_publish.inc()
+        if reply_to is not None:
+            reply_to.send_frame(FrameType.ACK, b"", 0, request_id, channel.channel_id)
 
     def on_broker_message(self, topic_name: str, envelope: bytes) -> None:
         """A publication from the broker: deliver it here unless this node sent it."""
         n = envelope[0] if envelope else 0
         if len(envelope) < 1 + n + 8 or envelope[1 : 1 + n] == self._origin:
-            return
+            return  # our own publication (already delivered here), or not an envelope at all
         (published,) = _WALL_TIME.unpack_from(envelope, 1 + n)
-        cid = int(topic_name[7:-1], 16) if topic_name.startswith("gb:ch:{") else 0
-        channel = self.channels.get(cid)
+        channel = self.channels.get(int(topic_name[7:-1], 16))  # topic(): gb:ch:{<hex id>}
         if channel is None:
             return
         self.metrics.broker_receive.inc()

@@ -70,7 +70,7 @@ cdef class Channel:
     cdef readonly uint32_t shard_key
     cdef list members
     cdef dict positions
-    cdef public object presence          # dict of session -> user for presence-enabled members, or None
+    cdef public object presence          # session -> user of presence members, or None
 
     cpdef int add(self, Conn conn) except -1
     cpdef int remove(self, Conn conn) except -1
@@ -85,7 +85,7 @@ cdef class Conn(WSListener):
     cdef public uint32_t shard_key
     cdef public dict subs                # channel id -> Channel (None until the first SUBSCRIBE)
     cdef public set readonly_subs        # channel ids this connection may not publish to, or None
-    cdef object pending                  # None | bytes | list of bytes, written at the end of the tick
+    cdef object pending                  # None | bytes | list of bytes, written at tick end
     cdef Py_ssize_t pending_bytes
     cdef public double connected_at
     cdef public double last_seen

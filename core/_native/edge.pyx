@@ -152,7 +152,7 @@ cdef class Stats:
         return {c: self.errors[c] for c in range(MAX_ERRORS) if self.errors[c]}
 
     def latency(self):
-        """(bucket counts, sum, count); bucket i counts values <= LATENCY_BOUNDS[i], the last +Inf."""
+        """(bucket counts, sum, count); bucket i counts values <= LATENCY_BOUNDS[i], last +Inf."""
         return [self.lat_counts[i] for i in range(LAT_BUCKETS)], self.lat_sum, self.lat_count
 
 

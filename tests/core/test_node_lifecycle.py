@@ -102,3 +102,16 @@ def test_native_build_is_required(monkeypatch):
     monkeypatch.setattr(native.importlib, "import_module", lambda name: picows)
     with pytest.raises(native.NativeBuildError, match="not a native build"):
         native.load(("frame",))
+
+
+async def test_stop_without_start_and_drain_twice(tmp_path, node_factory):
+    from gb.core.node import Node
+
+    from ..conftest import node_settings
+
+    idle = Node(node_settings(tmp_path))
+    await idle.stop()  # nothing was started: nothing to stop, no error
+    node = await node_factory()
+    await node.node.drain()
+    await node.node.drain()  # already drained: returns at once
+    assert node.node.draining

@@ -42,3 +42,32 @@ def test_well_signed_token_with_wrong_shape_is_refused():
 
 def test_session_ids_are_unique():
     assert len({new_session_id() for _ in range(1000)}) == 1000
+
+
+def test_registry_indexes_by_session_and_user():
+    from gb.core.registry import Registry
+    from gb.core.session import Session
+
+    class FakeConn:  # the registry reads only ``session``; identity-hashed like a Conn
+        def __init__(self, session: Session | None) -> None:
+            self.session = session
+
+    def conn(sid: str, user: str) -> FakeConn:
+        identity = ALICE if user == "alice" else BOB
+        return FakeConn(Session(sid, identity, 1, "", False))
+
+    reg = Registry()
+    a1, a2, b1 = conn("s1", "alice"), conn("s2", "alice"), conn("s3", "bob")
+    for c in (a1, a2, b1):
+        assert reg.add(c) is None
+    assert len(reg) == 3 and set(map(id, reg)) == {id(a1), id(a2), id(b1)}
+    assert reg.session("s2") is a2 and reg.session("nope") is None
+    assert reg.user("c1/i1", "alice") == frozenset({a1, a2})
+    again = conn("s1", "alice")  # the same session resumed on a new connection
+    assert reg.add(again) is a1
+    reg.remove(a1)  # no longer registered: ignored
+    reg.remove(FakeConn(None))
+    reg.remove(a2)
+    reg.remove(again)
+    assert reg.user("c1/i1", "alice") == frozenset()
+    assert len(reg) == 1

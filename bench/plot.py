@@ -1,0 +1,131 @@
+"""Charts of the latest run of each benchmark: ``results/<name>.csv`` -> ``results/<name>.png``.
+
+Run: ``.venv/bin/python bench/plot.py [fanout echo connections]``
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COLORS = {"gb": "#1f77b4", "picows": "#ff7f0e", "websockets": "#2ca02c", "node-ws": "#d62728"}
+
+Row = dict[str, str]
+
+
+def latest(name: str) -> list[Row]:
+    """The rows of the most recent run (same ``date``) in ``results/<name>.csv``."""
+    path = RESULTS / f"{name}.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return []
+    last = max(r["date"] for r in rows)
+    return [r for r in rows if r["date"] == last]
+
+
+def _num(row: Row, key: str) -> float:
+    try:
+        return float(row.get(key) or "nan")
+    except ValueError:
+        return float("nan")
+
+
+def _grouped(
+    ax: plt.Axes, rows: list[Row], group: Callable[[Row], str], key: str, title: str
+) -> None:
+    groups = list(dict.fromkeys(group(r) for r in rows))
+    servers = list(dict.fromkeys(r["server"] for r in rows))
+    width = 0.8 / max(1, len(servers))
+    for i, server in enumerate(servers):
+        values = []
+        for g in groups:
+            match = [r for r in rows if group(r) == g and r["server"] == server]
+            values.append(_num(match[0], key) if match else float("nan"))
+        xs = [x + i * width - 0.4 + width / 2 for x in range(len(groups))]
+        ax.bar(xs, values, width, label=server, color=COLORS.get(server))
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _save(fig: plt.Figure, rows: list[Row], name: str, what: str) -> Path:
+    r = rows[0]
+    fig.suptitle(
+        f"{what} — {r['date']} commit {r['commit']} — {r['machine']}, {r['cpu']}", fontsize=10
+    )
+    fig.tight_layout()
+    out = RESULTS / f"{name}.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_fanout() -> Path | None:
+    """Deliveries/s, deliveries per server CPU second and p99 latency per configuration."""
+    rows = latest("fanout")
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    label = lambda r: f"S={int(_num(r, 'subscribers')):,}\n{r['payload']} B, w={r['window']}"  # noqa: E731
+    _grouped(axes[0], rows, label, "deliveries_per_s", "deliveries / s (wall)")
+    _grouped(axes[1], rows, label, "deliveries_per_cpu_s", "deliveries / server CPU-second")
+    axes[1].axhline(150_000, color="grey", linestyle="--", linewidth=1)
+    _grouped(axes[2], rows, label, "p99_ms", "publish→deliver p99 (ms)")
+    axes[0].legend(fontsize=8)
+    return _save(fig, rows, "fanout", "fan-out, one channel")
+
+
+def plot_echo() -> Path | None:
+    """Round trips/s and latency per connection count."""
+    rows = latest("echo")
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.5))
+    label = lambda r: f"{r['connections']} conn"  # noqa: E731
+    _grouped(axes[0], rows, label, "round_trips_per_s", "round trips / s")
+    _grouped(axes[1], rows, label, "p50_us", "p50 (µs)")
+    _grouped(axes[2], rows, label, "p99_us", "p99 (µs)")
+    axes[0].legend(fontsize=8)
+    return _save(fig, rows, "echo", "echo 64 B")
+
+
+def plot_connections() -> Path | None:
+    """Memory per idle connection and connect rate."""
+    rows = latest("connections")
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    label = lambda r: f"{r['scenario']}\n{int(_num(r, 'held')):,} conns, {r['workers']} proc"  # noqa: E731
+    _grouped(axes[0], rows, label, "bytes_per_conn", "server bytes per idle connection")
+    _grouped(axes[1], rows, label, "connects_per_s", "connect (+HELLO) per second")
+    axes[0].legend(fontsize=8)
+    return _save(fig, rows, "connections", "idle connections")
+
+
+PLOTS = {"fanout": plot_fanout, "echo": plot_echo, "connections": plot_connections}
+
+
+def main(names: list[str] | None = None) -> list[Path]:
+    """Draw the named charts (all by default); returns the files written."""
+    out = []
+    for name in names or list(PLOTS):
+        path = PLOTS[name]()
+        if path is not None:
+            print(f"wrote {path}")
+            out.append(path)
+    return out
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or None)
