@@ -13,6 +13,7 @@ optional), ``shard`` (u32, optional), ``exp`` and ``aud`` (required), ``iss`` (r
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections import OrderedDict
@@ -105,7 +106,7 @@ class Authenticator:
         self._leeway = settings.jwt_leeway
         required = ["exp", "aud"] + (["iss"] if settings.jwt_issuer is not None else [])
         self._options: Any = {"require": required}
-        self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        self._cache: OrderedDict[bytes, tuple[Identity, float]] = OrderedDict()
         self._cache_size = cache_size
         self._clock = clock
         self.verifications = 0
@@ -122,18 +123,21 @@ class Authenticator:
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthError(ErrorCode.TOKEN_INVALID, f"token longer than {MAX_TOKEN_CHARS} chars")
         now = self._clock()
-        cached = self._cache.get(token)
+        # Keyed by a digest: the cache must not keep every token's text alive (memory per
+        # connection), and a 128-bit BLAKE2b cannot be collided to borrow a cached identity.
+        key = hashlib.blake2b(token.encode(), digest_size=16).digest()
+        cached = self._cache.get(key)
         if cached is not None:
             identity, valid_until = cached
             if now < valid_until:
-                self._cache.move_to_end(token)
+                self._cache.move_to_end(key)
                 self.cache_hits += 1
                 return identity
-            del self._cache[token]
+            del self._cache[key]
         identity = self._verify(token)
         valid_until = min(identity.expires_at, now + CACHE_TTL)
         if valid_until > now:
-            self._cache[token] = (identity, valid_until)
+            self._cache[key] = (identity, valid_until)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return identity
@@ -168,6 +172,22 @@ class Authenticator:
         return _identity(claims)
 
 
+_ROLE_SETS: dict[frozenset[str], frozenset[str]] = {}
+_ROLE_SETS_MAX = 4096
+
+
+def _roles(roles: list[str]) -> frozenset[str]:
+    """One shared frozenset per distinct role set: tokens repeat a few combinations, and a
+    frozenset costs 216 bytes per connection otherwise."""
+    key = frozenset(roles)
+    shared = _ROLE_SETS.get(key)
+    if shared is None:
+        if len(_ROLE_SETS) >= _ROLE_SETS_MAX:
+            return key
+        shared = _ROLE_SETS[key] = key
+    return shared
+
+
 def _identity(claims: dict[str, Any]) -> Identity:
     user = claims.get("sub")
     if not isinstance(user, str) or not 0 < len(user) <= 256:
@@ -187,7 +207,7 @@ def _identity(claims: dict[str, Any]) -> Identity:
         customer=customer,
         instance=instance,
         user=user,
-        roles=frozenset(roles),
+        roles=_roles(roles),
         expires_at=float(claims["exp"]),
         shard_key=shard,
     )

@@ -125,6 +125,9 @@ class Node:
             max_frame_size=s.max_payload + HEADER_SIZE,
             read_buffer_init_size=READ_BUFFER_INIT,
             use_aiofastnet=False,  # aiofastnet busy-loops at fd exhaustion (machine facts)
+            # Given a Logger, picows makes a child Logger per connection (~600 B each); an
+            # adapter is used as is.
+            logger_name=logging.LoggerAdapter(logging.getLogger("gb.picows")),
             reuse_port=self.reuse_port,
             backlog=4096,
         )

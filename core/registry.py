@@ -15,7 +15,9 @@ class Registry:
 
     def __init__(self) -> None:
         self._by_session: dict[str, Conn] = {}
-        self._by_user: dict[tuple[str, str], set[Conn]] = {}
+        # A user's one connection is stored as is; a set only once a second one arrives
+        # (most users hold one connection, and an empty set costs 216 bytes).
+        self._by_user: dict[tuple[str, str], Conn | set[Conn]] = {}
 
     def __len__(self) -> int:
         return len(self._by_session)
@@ -33,7 +35,14 @@ class Registry:
         if old is not None:
             self.remove(old)
         self._by_session[session.id] = conn
-        self._by_user.setdefault((session.identity.scope, session.identity.user), set()).add(conn)
+        key = (session.identity.scope, session.identity.user)
+        held = self._by_user.get(key)
+        if held is None:
+            self._by_user[key] = conn
+        elif isinstance(held, set):
+            held.add(conn)
+        else:
+            self._by_user[key] = {held, conn}
         return old
 
     def remove(self, conn: Conn) -> None:
@@ -43,9 +52,12 @@ class Registry:
             return
         del self._by_session[session.id]
         key = (session.identity.scope, session.identity.user)
-        conns = self._by_user[key]
-        conns.discard(conn)
-        if not conns:
+        held = self._by_user[key]
+        if isinstance(held, set):
+            held.discard(conn)
+            if len(held) == 1:
+                self._by_user[key] = held.pop()
+        else:
             del self._by_user[key]
 
     def session(self, session_id: str) -> Conn | None:
@@ -54,4 +66,7 @@ class Registry:
 
     def user(self, scope: str, user: str) -> frozenset[Conn]:
         """Every connection of ``user`` in tenant ``scope`` on this node."""
-        return frozenset(self._by_user.get((scope, user), ()))
+        held = self._by_user.get((scope, user))
+        if held is None:
+            return frozenset()
+        return frozenset(held) if isinstance(held, set) else frozenset((held,))

@@ -304,6 +304,9 @@ cdef class Conn(WSListener):
 
     cpdef on_ws_connected(self, WSTransport transport):
         self.transport = transport
+        # The upgrade request and response (header multidicts, ~700 B) are not used again.
+        transport.request = None
+        transport.response = None
         self.connected_at = self.last_seen = self.refilled_at = monotonic()
         self.edge.conns.add(self)
         self.edge.stats.connections_total += 1

@@ -316,3 +316,15 @@ def test_mint_token_needs_a_secret_or_key() -> None:
 def test_identity_scope_and_defaults() -> None:
     identity = Identity("c", "i", "u", frozenset({"r"}), 1.0)
     assert identity.scope == "c/i" and identity.shard_key == 0
+
+
+def test_role_sets_are_shared_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gb.core import auth
+
+    first = auth._roles(["a", "b"])
+    assert auth._roles(["b", "a"]) is first
+    monkeypatch.setattr(auth, "_ROLE_SETS", {})
+    monkeypatch.setattr(auth, "_ROLE_SETS_MAX", 1)
+    kept = auth._roles(["x"])
+    assert auth._roles(["x"]) is kept
+    assert auth._roles(["y"]) == frozenset({"y"}) and len(auth._ROLE_SETS) == 1
