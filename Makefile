@@ -79,10 +79,14 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/cython-lint core/_native
 
-typecheck: install
+typecheck: native
 	@echo 'mypy -p gb  (gb and $(AREAS), through $(TYPE_VIEW))'
 	@$(VENV)/bin/mypy -p gb \
 		| sed -e 's#^$(TYPE_VIEW)/gb/\($(subst $(space),\|,$(AREAS))\)/#\1/#' -e 's#^$(TYPE_VIEW)/gb/#gb/#'
+	@echo 'stubtest: the .pyi stubs of core/_native against the built extensions'
+	@$(VENV)/bin/python -m mypy.stubtest --mypy-config-file pyproject.toml \
+		--allowlist core/_native/stubtest-allowlist.txt \
+		$(patsubst core/_native/%.pyx,gb.core._native.%,$(NATIVE_PYX))
 
 test: lint typecheck native services
 	@# Bare --cov: the sources are the area folders listed in pyproject.toml ([tool.coverage.run]).

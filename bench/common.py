@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import json
 import math
+import multiprocessing
 import os
 import random
 import shutil
@@ -132,6 +133,7 @@ def run_header() -> dict[str, str]:
         "commit": git_commit(),
         "machine": machine(),
         "cpu": cpu_model(),
+        "versions": "; ".join(f"{k} {v}" for k, v in versions().items()),
     }
 
 
@@ -231,6 +233,16 @@ def kill_all() -> None:
 
 
 atexit.register(kill_all)
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the context managers, then atexit
+
+
+# SIGTERM (e.g. from `timeout`) would otherwise end the process without atexit, leaving
+# the servers running. Only in the main process: client processes set up their own.
+if multiprocessing.parent_process() is None:
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 def _stop(proc: subprocess.Popen[bytes], grace: float) -> None:

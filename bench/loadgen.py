@@ -433,6 +433,7 @@ class ClientGroup:
         self.connect_s = 0.0
         self.errors: list[str] = []
         self.still_open = 0  # connections still open when the processes were told to stop
+        self.ready = False
 
     def wait_ready(self, timeout: float) -> None:
         """Block until every process reported its connections open (or raise on timeout)."""
@@ -449,6 +450,7 @@ class ClientGroup:
             self.connect_s = max(self.connect_s, connect_s)
             if error:
                 self.errors.append(error)
+        self.ready = True
 
     def expect(self, messages: int, timeout: float = 10.0) -> int:
         """Tell every process how many more deliveries each connection should get.
@@ -490,25 +492,32 @@ class ClientGroup:
         """Stop the processes; returns (latency samples in ns, client CPU seconds)."""
         latencies: array[int] = array("q")
         cpu = 0.0
+        if not self.ready:  # aborted while connecting: nothing to collect
+            self.kill(grace=0.0)
+            return [], cpu
         for pipe in self.pipes:
             with contextlib.suppress(OSError):
                 pipe.send(("stop",))
         deadline = time.monotonic() + timeout
         for pipe in self.pipes:
             with contextlib.suppress(OSError, EOFError):
-                if pipe.poll(max(0.1, deadline - time.monotonic())):
-                    _tag, lat, cpu_s, errors, still_open = pipe.recv()
+                while pipe.poll(max(0.1, deadline - time.monotonic())):
+                    msg = pipe.recv()
+                    if msg[0] != "result":  # an answer to an earlier request
+                        continue
+                    _tag, lat, cpu_s, errors, still_open = msg
                     latencies.frombytes(lat)
                     cpu += cpu_s
                     self.errors.extend(errors)
                     self.still_open += still_open
+                    break
         self.kill()
         return list(latencies), cpu
 
-    def kill(self) -> None:
+    def kill(self, grace: float = 2.0) -> None:
         """Make sure no client process is left running."""
         for proc in self.procs:
-            proc.join(timeout=2)
+            proc.join(timeout=grace)
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=5)

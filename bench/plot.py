@@ -1,4 +1,5 @@
-"""Charts of the latest run of each benchmark: ``results/<name>.csv`` -> ``results/<name>.png``.
+"""Charts of the latest run of each benchmark: ``results/<name>.csv`` -> ``results/<name>.png``
+(``<name>-quick.png`` for a ``--quick`` run).
 
 Run: ``.venv/bin/python bench/plot.py [fanout echo connections]``
 """
@@ -21,13 +22,19 @@ COLORS = {"gb": "#1f77b4", "picows": "#ff7f0e", "websockets": "#2ca02c", "node-w
 Row = dict[str, str]
 
 
-def latest(name: str) -> list[Row]:
-    """The rows of the most recent run (same ``date``) in ``results/<name>.csv``."""
+def latest(name: str, mode: str | None = None) -> list[Row]:
+    """The rows of the most recent run (same ``date``) in ``results/<name>.csv``.
+
+    ``mode`` picks ``full`` or ``quick`` runs; by default the latest full run if there is
+    one, so a CI smoke run does not replace the charts of the last real run.
+    """
     path = RESULTS / f"{name}.csv"
     if not path.exists():
         return []
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
+    wanted = mode or ("full" if any(r.get("mode") == "full" for r in rows) else "quick")
+    rows = [r for r in rows if r.get("mode") == wanted]
     if not rows:
         return []
     last = max(r["date"] for r in rows)
@@ -62,18 +69,20 @@ def _grouped(
 def _save(fig: plt.Figure, rows: list[Row], name: str, what: str) -> Path:
     r = rows[0]
     fig.suptitle(
-        f"{what} — {r['date']} commit {r['commit']} — {r['machine']}, {r['cpu']}", fontsize=10
+        f"{what} ({r['mode']}) — {r['date']} commit {r['commit']} — {r['machine']}, {r['cpu']}",
+        fontsize=10,
     )
     fig.tight_layout()
-    out = RESULTS / f"{name}.png"
+    # A quick (CI smoke) run gets its own file so it never replaces the charts of a full run.
+    out = RESULTS / (f"{name}.png" if r["mode"] == "full" else f"{name}-quick.png")
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
 
 
-def plot_fanout() -> Path | None:
+def plot_fanout(mode: str | None = None) -> Path | None:
     """Deliveries/s, deliveries per server CPU second and p99 latency per configuration."""
-    rows = latest("fanout")
+    rows = latest("fanout", mode)
     if not rows:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
@@ -86,9 +95,9 @@ def plot_fanout() -> Path | None:
     return _save(fig, rows, "fanout", "fan-out, one channel")
 
 
-def plot_echo() -> Path | None:
+def plot_echo(mode: str | None = None) -> Path | None:
     """Round trips/s and latency per connection count."""
-    rows = latest("echo")
+    rows = latest("echo", mode)
     if not rows:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.5))
@@ -100,9 +109,9 @@ def plot_echo() -> Path | None:
     return _save(fig, rows, "echo", "echo 64 B")
 
 
-def plot_connections() -> Path | None:
+def plot_connections(mode: str | None = None) -> Path | None:
     """Memory per idle connection and connect rate."""
-    rows = latest("connections")
+    rows = latest("connections", mode)
     if not rows:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
@@ -116,11 +125,11 @@ def plot_connections() -> Path | None:
 PLOTS = {"fanout": plot_fanout, "echo": plot_echo, "connections": plot_connections}
 
 
-def main(names: list[str] | None = None) -> list[Path]:
-    """Draw the named charts (all by default); returns the files written."""
+def main(names: list[str] | None = None, mode: str | None = None) -> list[Path]:
+    """Draw the named charts (all by default) from runs of ``mode``; returns the files."""
     out = []
     for name in names or list(PLOTS):
-        path = PLOTS[name]()
+        path = PLOTS[name](mode)
         if path is not None:
             print(f"wrote {path}")
             out.append(path)

@@ -10,7 +10,6 @@ Run: ``.venv/bin/python bench/run_all.py [--quick] [--only fanout,echo,connectio
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from pathlib import Path
@@ -31,10 +30,6 @@ BENCHMARKS = {
 }
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the context managers, then atexit
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen benchmarks in order; returns a process exit status."""
     parser = argparse.ArgumentParser(
@@ -46,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
         "--servers", default=None, help="restrict servers (default: gb and every peer that can run)"
     )
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
     names = [n for n in args.only.split(",") if n]
     unknown = set(names) - set(BENCHMARKS)
     if unknown:
@@ -68,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(name)
     finally:
         common.kill_all()
-    plot.main([n for n in names if n in plot.PLOTS])
+    plot.main([n for n in names if n in plot.PLOTS], "quick" if args.quick else "full")
     print(f"total: {time.monotonic() - started:.0f} s")
     if failed:
         print(f"runs that produced no figures: {', '.join(failed)}", file=sys.stderr)

@@ -89,7 +89,23 @@ async def node_factory(tmp_path: Path) -> AsyncIterator[NodeFactory]:
     for node in started:
         if not node._stopped.is_set():
             await node.stop()
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.05)  # let aborted sockets report their end
+    for node in started:
+        assert_released(node)
+
+
+def assert_released(node: Node) -> None:
+    """Debug counters back to zero: a node that leaks connections or subscriptions fails the
+    test that leaked them (the uvloop way: every handle created was freed)."""
+    hub = node.hub
+    if hub is None:
+        return
+    assert not hub.edge.conns, f"{len(hub.edge.conns)} connections still registered"
+    assert not hub.channels, f"channels left: {[c.name for c in hub.channels.values()]}"
+    assert len(hub.registry) == 0, "sessions left in the registry"
+    assert node.metrics.subscriptions._value.get() == 0, "subscription gauge not back to 0"
+    assert node.metrics.connections._value.get() == 0, "connection gauge not back to 0"
+    assert not hub._tasks, "background tasks still running"
 
 
 @pytest.fixture
