@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--servers", default="gb,picows")
     parser.add_argument("--connections", default="1,100")
     args = parser.parse_args(argv)
-    seconds = args.seconds or (2.0 if args.quick else 4.0)
-    rounds = args.rounds or (1 if args.quick else 3)
+    seconds = args.seconds or (2.0 if args.quick else 3.0)
+    rounds = args.rounds or (1 if args.quick else 5)
     # Only gb and the bare picows server have an echo / idle mode.
     wanted = [s for s in args.servers.split(",") if s in ("gb", "picows")]
     servers = common.available_servers(wanted)

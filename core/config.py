@@ -312,6 +312,20 @@ class Settings(BaseModel):
         str, BeforeValidator(_Text(r"(rediss?|unix)://\S+", "a redis://, rediss:// or unix:// URL"))
     ] = Field("redis://127.0.0.1:6379/0", description="Redis used when broker is redis.")
 
+    database_url: Annotated[
+        str | None,
+        BeforeValidator(
+            _Text(r"postgres(ql)?://\S+", "a postgresql:// URL", optional=True)
+        ),
+    ] = Field(
+        None,
+        description="Control database (also shard 0); unset: an embedded PostgreSQL in data_dir.",
+        repr=False,
+    )
+    db_pool_size: Annotated[int, BeforeValidator(_Int(1, 1000))] = Field(
+        10, description="Connections per database pool (control, each shard, each replica)."
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.send_buffer_limit < self.max_payload:

@@ -65,6 +65,7 @@ class ErrorCode(enum.IntEnum):
     UNEXPECTED_FRAME = 16  # a server-to-client type sent by a client
     CHANNEL_COLLISION = 17  # two channel names hash to one id (rename the channel)
     UNAVAILABLE = 18  # a dependency (broker) is down; retry later
+    QUOTA_EXCEEDED = 19  # a quota of the tenant is used up; payload names it (quota, limit)
 
 
 class CloseCode(enum.IntEnum):
@@ -83,6 +84,7 @@ class CloseCode(enum.IntEnum):
     OVER_CAPACITY = 4008  # node at its connection cap: reconnect elsewhere
     UNSUPPORTED_VERSION = 4009  # no common protocol version
     FRAME_TOO_LARGE = 4010  # a WebSocket message exceeded the node's maximum
+    QUOTA_EXCEEDED = 4011  # the tenant's connection quota is used up
 
 
 #: Close codes after which a client should reconnect (possibly elsewhere).
