@@ -51,7 +51,11 @@ extensions = [
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"gb.core._native": ["*.pxd", "*.pyi"], "gb.protocol": ["SPEC.md"]},
+    package_data={
+        "gb.core._native": ["*.pxd", "*.pyi"],
+        "gb.core.storage": ["migrations/*/*.sql"],
+        "gb.protocol": ["SPEC.md"],
+    },
     ext_modules=cythonize(
         extensions,
         include_path=[TREE, os.path.dirname(os.path.dirname(picows.__file__))],
