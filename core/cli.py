@@ -20,7 +20,12 @@ import gb
 
 from .auth import mint_token
 from .config import ConfigError, Settings, load_settings
+from .dev_tenant import ensure_dev_tenant
 from .node import Node
+from .storage.admin import cli_migrate, cli_shard_add, cli_shard_list
+from .storage.database import open_database
+from .storage.embedded import start_embedded
+from .storage.move import MoveError, cli_tenant_move
 
 log = logging.getLogger("gb")
 
@@ -64,8 +69,11 @@ def run_worker(settings: Settings, reuse_port: bool) -> None:
     _setup_logging(settings.log_level)
 
     async def main() -> None:
-        node = Node(settings, reuse_port=reuse_port)
-        await node.run()
+        db, _ = await open_database(settings)
+        try:
+            await Node(settings, reuse_port=reuse_port, database=db).run()
+        finally:
+            await db.close()
 
     uvloop.run(main())
 
@@ -76,9 +84,14 @@ def _worker_entry(data: dict[str, Any]) -> None:
 
 def serve(settings: Settings) -> int:
     """``gb serve``: one process, or ``workers`` processes sharing the ports."""
+    dev = settings.jwt_secret is None and settings.jwt_public_key is None
     settings = dev_settings(settings)
+    if settings.database_url is None:
+        # Started here, so every worker joins the same embedded server (pgserver shares it).
+        settings = settings.model_copy(update={"database_url": start_embedded(settings.data_dir)})
+    dev_tenant = uvloop.run(_bootstrap(settings, dev))
     if settings.workers == 1:
-        print(_banner(settings), flush=True)
+        print(_banner(settings, dev_tenant), flush=True)
         run_worker(settings, reuse_port=False)
         return 0
     # Every worker must bind the same ports, so choose them before starting any.
@@ -95,7 +108,7 @@ def serve(settings: Settings) -> int:
         proc = ctx.Process(target=_worker_entry, args=(worker.model_dump(),), name=f"gb-w{i}")
         proc.start()
         procs.append(proc)
-    print(_banner(fixed), flush=True)
+    print(_banner(fixed, dev_tenant), flush=True)
 
     def forward(signum: int, frame: object) -> None:
         for proc in procs:
@@ -109,16 +122,53 @@ def serve(settings: Settings) -> int:
     return max((proc.exitcode or 0) for proc in procs)
 
 
-def _banner(s: Settings) -> str:
+async def _bootstrap(settings: Settings, dev: bool) -> tuple[str, str] | None:
+    """Migrate the control database; in development mode make sure the ``dev`` customer and
+    its ``default`` instance exist, and return their ids for the banner's token."""
+    db, _ = await open_database(settings)
+    try:
+        return await ensure_dev_tenant(db) if dev else None
+    finally:
+        await db.close()
+
+
+def _banner(s: Settings, dev_tenant: tuple[str, str] | None) -> str:
     lines = [
         f"gb {gb.__version__}: {s.workers} worker(s)",
         f"  WebSocket  ws://{s.host}:{s.ws_port}/ws",
         f"  HTTP       http://{s.host}:{s.http_port}  (/healthz /readyz /metrics /docs)",
     ]
-    if (Path(s.data_dir) / DEV_SECRET_FILE).exists() and s.jwt_public_key is None:
-        token = mint_token(s, user="dev", customer="dev", instance="default", roles=["admin"])
+    if dev_tenant is not None:
+        customer, instance = dev_tenant
+        roles = ["platform_admin", "customer_admin"]
+        token = mint_token(s, user="dev", customer=customer, instance=instance, roles=roles)
         lines.append(f"  dev token  {token}")
     return "\n".join(lines)
+
+
+async def _storage_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "migrate":
+        for name, versions in (await cli_migrate(settings)).items():
+            print(f"{name}: {', '.join(versions) if versions else 'up to date'}")
+    elif args.command == "shard" and args.shard_command == "add":
+        try:
+            shard = await cli_shard_add(settings, args.name, args.dsn, args.replica)
+        except ValueError as exc:
+            print(f"gb: {exc}", file=sys.stderr)
+            return 2
+        print(f"shard {shard.id} {shard.name} added")
+    elif args.command == "shard":
+        for shard in await cli_shard_list(settings):
+            replicas = f" replicas={','.join(shard.replica_dsns)}" if shard.replica_dsns else ""
+            print(f"{shard.id}\t{shard.name}\t{shard.status}{replicas}")
+    else:
+        try:
+            report = await cli_tenant_move(settings, args.customer, args.to_shard)
+        except MoveError as exc:
+            print(f"gb: {exc}", file=sys.stderr)
+            return 2
+        print(report)
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,6 +189,21 @@ def _parser() -> argparse.ArgumentParser:
     tok.add_argument("--ttl", type=float, default=3600.0, help="seconds")
     tok.add_argument("--shard", type=int)
     sub.add_parser("version", help="print the version")
+    sub.add_parser("migrate", help="apply pending migrations to the control database and shards")
+    shard = sub.add_parser("shard", help="shard management").add_subparsers(
+        dest="shard_command", required=True
+    )
+    add = shard.add_parser("add", help="register (and migrate) a shard database")
+    add.add_argument("name")
+    add.add_argument("dsn")
+    add.add_argument("--replica", action="append", default=[], help="a read replica's DSN")
+    shard.add_parser("list", help="the registered shards")
+    tenant = sub.add_parser("tenant", help="tenant management").add_subparsers(
+        dest="tenant_command", required=True
+    )
+    move = tenant.add_parser("move", help="move a customer's rows to another shard, online")
+    move.add_argument("customer", help="the customer id")
+    move.add_argument("--to", type=int, required=True, dest="to_shard", help="target shard id")
     return parser
 
 
@@ -158,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gb: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command in ("migrate", "shard", "tenant"):
+        return uvloop.run(_storage_command(args, settings))
     if args.command == "token":
         settings = dev_settings(settings)
         roles = [r for r in args.roles.split(",") if r]

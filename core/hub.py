@@ -21,13 +21,15 @@ from gb.protocol.codec import FrameError, channel_id, encode, loads_payload
 from gb.protocol.codes import SUPPORTED_VERSIONS, CloseCode, ErrorCode, Flag, FrameType
 
 from . import channels
-from ._native.edge import Channel, Conn, Edge, now, wrap_frame
-from .auth import Authenticator, AuthError
+from ._native.edge import STATE_HELLO, Channel, Conn, Edge, now, wrap_frame
+from .auth import Authenticator, AuthError, Identity
 from .broker import Broker, BrokerUnavailable
 from .metrics import Metrics
 from .registry import Registry
 from .rpc import RpcError, RpcRegistry
 from .session import ResumeTokens, Session, new_session_id
+from .tenancy.quotas import QuotaExceeded
+from .tenant_gate import TenantGate
 from .timer_wheel import TimerWheel
 
 log = logging.getLogger("gb.hub")
@@ -67,6 +69,7 @@ class Hub:
         heartbeat_interval: float,
         heartbeat_timeout: float,
         hello_timeout: float,
+        gate: TenantGate | None = None,
     ) -> None:
         self.loop = loop
         self.auth = authenticator
@@ -95,6 +98,8 @@ class Hub:
         self.channels: dict[int, Channel] = {}
         self.accepting = True
         self.drained = asyncio.Event()  # set once draining and the last connection has gone
+        self.gate = gate
+        self._admitting: set[Conn] = set()  # HELLO accepted, quota being taken
         tick = max(0.01, min(0.5, heartbeat_timeout / 5, hello_timeout / 5))
         self.wheel: TimerWheel[Conn] = TimerWheel(tick, 512, now())
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -128,6 +133,9 @@ class Hub:
                 self._leave(conn, channel)
             conn.subs = None
         self.registry.remove(conn)
+        if self.gate is not None and conn.session is not None:
+            session: Session = conn.session
+            self._spawn(self.gate.release(session.identity, now() - conn.connected_at))
         if not self.accepting and not self.edge.conns:
             self.drained.set()
 
@@ -164,7 +172,7 @@ class Hub:
                 self._spawn(self._rpc(conn, request_id, body))
 
     def _hello(self, conn: Conn, request_id: int, payload: bytes) -> None:
-        if conn.session is not None:
+        if conn.session is not None or conn in self._admitting:
             conn.send_error(
                 ErrorCode.ALREADY_AUTHENTICATED, "HELLO was already accepted", request_id
             )
@@ -195,12 +203,56 @@ class Hub:
             conn.close(CloseCode.AUTH_FAILED, exc.message[:100])
             self.metrics.refused["auth_failed"].inc()
             return
+        if self.gate is None:
+            self._welcome(conn, request_id, body, identity, max(common))
+        else:
+            self._admitting.add(conn)
+            self._spawn(self._admit(conn, request_id, body, identity, max(common)))
+
+    async def _admit(
+        self, conn: Conn, request_id: int, body: dict[str, Any], identity: Identity, version: int
+    ) -> None:
+        """Tenancy on: the instance's connection quota is taken before WELCOME."""
+        assert self.gate is not None
+        try:
+            await self.gate.admit(identity)
+        except AuthError as exc:
+            conn.send_error(exc.code, exc.message, request_id)
+            conn.close(CloseCode.AUTH_FAILED, exc.message[:100])
+            self.metrics.refused["auth_failed"].inc()
+            return
+        except QuotaExceeded as exc:
+            conn.send_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                str(exc),
+                request_id,
+                0,
+                {"quota": str(exc.quota), "limit": exc.limit},
+            )
+            conn.close(CloseCode.QUOTA_EXCEEDED, str(exc)[:100])
+            self.metrics.refused["quota"].inc()
+            return
+        except Exception:  # the database or Redis is away: the client may retry elsewhere
+            log.exception("admitting a session failed")
+            conn.send_error(ErrorCode.UNAVAILABLE, "tenancy checks unavailable, retry", request_id)
+            conn.close(CloseCode.INTERNAL_ERROR, "tenancy checks unavailable")
+            return
+        finally:
+            self._admitting.discard(conn)
+        if conn.state != STATE_HELLO:  # gone while we asked: give the quota back at once
+            await self.gate.release(identity, 0.0)
+            return
+        self._welcome(conn, request_id, body, identity, version)
+
+    def _welcome(
+        self, conn: Conn, request_id: int, body: dict[str, Any], identity: Identity, version: int
+    ) -> None:
         resumed_id = self.resume.session_id(body.get("resume"), identity)
         client = body.get("client")
         session = Session(
             id=resumed_id or new_session_id(),
             identity=identity,
-            version=max(common),
+            version=version,
             client=client[:64] if isinstance(client, str) else "",
             resumed=resumed_id is not None,
         )

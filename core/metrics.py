@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from enum import IntEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import prometheus_client
 from prometheus_client import (
@@ -38,7 +38,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
@@ -74,7 +74,14 @@ PUBLISH_TO_DELIVER_BUCKETS = (
 _disable_created: Callable[[], None] = prometheus_client.disable_created_metrics  # untyped upstream
 _disable_created()
 
-REFUSAL_REASONS = ("over_capacity", "draining", "auth_failed", "auth_timeout", "bad_handshake")
+REFUSAL_REASONS = (
+    "over_capacity",
+    "draining",
+    "auth_failed",
+    "auth_timeout",
+    "bad_handshake",
+    "quota",
+)
 """Reasons pre-bound in ``connections_refused`` (others work too, through ``.labels``)."""
 
 
@@ -190,6 +197,14 @@ class Metrics:
         self._edge_families.native = EdgeCollector(stats)
         self.broker_up.set_function(lambda: 1.0 if broker.healthy else 0.0)
 
+    def attach_usage(self, totals: Callable[[], dict[tuple[Any, Any, str], int]]) -> None:
+        """Expose metered usage per customer, instance and kind (``gb_usage_total``).
+
+        ``totals`` gives this process's monotonic totals (``UsageRecorder.totals``); one
+        series per instance and kind, so its cardinality is the node's active instances.
+        """
+        self.registry.register(_UsageFamily(totals))
+
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of every metric, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -231,3 +246,23 @@ def _summed(native: Metric, ours: Metric) -> Metric:
     samples.extend(s for s in ours.samples if key(s) in extra)
     native.samples = samples
     return native
+
+
+class _UsageFamily(Collector):
+    """``gb_usage_total{customer, instance, kind}`` from the usage recorder's totals."""
+
+    def __init__(self, totals: Callable[[], dict[tuple[Any, Any, str], int]]) -> None:
+        self._totals = totals
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            f"{NAMESPACE}_usage",
+            "Usage metered by this process, by customer, instance and kind.",
+            labels=["customer", "instance", "kind"],
+        )
+        for (customer, instance, kind), value in sorted(
+            self._totals().items(), key=lambda item: tuple(map(str, item[0]))
+        ):
+            family.add_metric([str(customer), str(instance or ""), kind], value)
+        yield family
+

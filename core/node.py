@@ -9,6 +9,7 @@ is closed with DRAINING (4006, "reconnect elsewhere"), the node waits up to
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import signal
 import socket
@@ -24,6 +25,7 @@ from gb.protocol.codes import CloseCode
 
 from . import native
 from .api.app import create_app
+from .api.routers import include_all
 from .auth import Authenticator
 from .broker import Broker, create_broker
 from .config import Settings
@@ -32,9 +34,17 @@ from .metrics import Metrics
 from .rpc import RpcRegistry
 from .rpc_builtin import register_builtins
 from .session import ResumeTokens
+from .storage.database import Database
+from .storage.partitions import ensure_partitions
+from .tenancy.counters import Counters, MemoryCounters, RedisCounters
+from .tenancy.metering import UsageRecorder, rollup
+from .tenancy.quotas import Quotas
+from .tenant_gate import TenantGate
 
 log = logging.getLogger("gb.node")
 
+LEASE_REFRESH_S = 10.0  # well within the 30 s lease of shared quota counters
+MAINTENANCE_EVERY = 60  # housekeeping rounds (10 min): partitions ahead, usage roll-up
 READ_BUFFER_INIT = 1024  # picows grows it on demand; a small start keeps idle connections lean
 WS_PATH = b"/ws"
 
@@ -43,9 +53,22 @@ class Node:
     """A gb node; also the ``NodeView`` the control plane reads."""
 
     def __init__(
-        self, settings: Settings, *, broker: Broker | None = None, reuse_port: bool = False
+        self,
+        settings: Settings,
+        *,
+        broker: Broker | None = None,
+        reuse_port: bool = False,
+        database: Database | None = None,
     ) -> None:
         self.settings = settings
+        # With a database the node is tenancy-aware: sessions must name a known customer and
+        # instance, connection quotas apply, usage is metered, the tenancy REST API is served.
+        self.database = database
+        self.counters: Counters | None = None
+        self.quotas: Quotas | None = None
+        self.recorder: UsageRecorder | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._stop_housekeeping = asyncio.Event()
         self.native = native.load()
         self.node_id = settings.node_id
         self.version = gb.__version__
@@ -95,6 +118,7 @@ class Node:
         """Bind both listeners and begin serving."""
         s = self.settings
         loop = asyncio.get_running_loop()
+        gate = self._start_tenancy() if self.database is not None else None
         self.hub = Hub(
             loop=loop,
             authenticator=Authenticator(s),
@@ -112,6 +136,7 @@ class Node:
             heartbeat_interval=s.heartbeat_interval,
             heartbeat_timeout=s.heartbeat_timeout,
             hello_timeout=s.hello_timeout,
+            gate=gate,
         )
         self.metrics.attach_edge(self.hub.edge.stats, self.broker)
         await self.broker.start()  # after the hub: it registers the broker's message handler
@@ -141,6 +166,12 @@ class Node:
     async def _start_http(self) -> None:
         s = self.settings
         app = create_app(self, self.metrics)
+        if self.database is not None:
+            assert self.hub is not None
+            app.state.db = self.database
+            app.state.quotas = self.quotas
+            app.state.authenticator = self.hub.auth
+            include_all(app)
         sock = socket.socket(socket.AF_INET6 if ":" in s.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if self.reuse_port:
@@ -163,6 +194,48 @@ class Node:
         await self._http.startup(sockets=[sock])
         # main_loop only ticks uvicorn's clock (Date header) until should_exit.
         self._http_task = asyncio.get_running_loop().create_task(self._http.main_loop())
+
+    def _start_tenancy(self) -> TenantGate:
+        assert self.database is not None
+        s = self.settings
+        if s.broker == "redis":  # several nodes: quota counters shared through Redis
+            self.counters = RedisCounters(s.redis_url, holder=s.node_id)
+        else:
+            self.counters = MemoryCounters()
+        self.quotas = Quotas(self.database, self.counters)
+        self.recorder = UsageRecorder(self.database)
+        self.metrics.attach_usage(self.recorder.totals)
+        self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+        return TenantGate(self.quotas, self.recorder)
+
+    async def _housekeep(self) -> None:
+        """Usage flushes; this node's leases on shared quota counters; every so often the
+        partitions ahead and today's usage roll-up (both idempotent, safe on every node)."""
+        assert self.recorder is not None and self.counters is not None
+        recorder = asyncio.ensure_future(self.recorder.run(self._stop_housekeeping))
+        rounds = 0
+        while not self._stop_housekeeping.is_set():
+            try:
+                await asyncio.wait_for(self._stop_housekeeping.wait(), LEASE_REFRESH_S)
+            except TimeoutError:
+                rounds += 1
+                await self._housekeeping_round(rounds % MAINTENANCE_EVERY == 0)
+        await recorder
+        await self.recorder.close()
+
+    async def _housekeeping_round(self, maintenance: bool) -> None:
+        assert self.counters is not None and self.database is not None
+        try:
+            await self.counters.refresh()
+            if maintenance:
+                today = datetime.datetime.now(datetime.UTC).date()
+                for shard in await self.database.shards():
+                    async with self.database.maintenance(shard.id) as conn:
+                        await ensure_partitions(conn, today=today)
+                await rollup(self.database, today - datetime.timedelta(days=1))
+                await rollup(self.database, today)
+        except Exception:  # a dependency away: the next round tries again
+            log.warning("housekeeping round failed", exc_info=True)
 
     def _listener_factory(self, request: Any) -> Any:
         if request.path.split(b"?", 1)[0] != WS_PATH:
@@ -214,6 +287,12 @@ class Node:
             await self._http_task
             await self._http.shutdown()
             self._http = None
+        if self._housekeeping is not None:
+            self._stop_housekeeping.set()
+            await self._housekeeping  # the recorder flushes what is pending
+            self._housekeeping = None
+        if self.counters is not None:
+            await self.counters.close()
         await self.broker.close()
         self._stopped.set()
 

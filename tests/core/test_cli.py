@@ -16,6 +16,9 @@ from gb.core.cli import DEV_SECRET_FILE, dev_settings, main
 from gb.core.config import load_settings
 
 from ..conftest import SECRET
+from ..support.pg import two_shards
+
+__all__ = ["two_shards"]  # a fixture, used by name
 
 
 def test_version(capsys):
@@ -80,7 +83,8 @@ async def test_serve_with_embedded_defaults_prints_addresses_and_a_dev_token(tmp
                 except httpx.TransportError:
                     await asyncio.sleep(0.05)
         client = await connect(ws, token)
-        assert client.welcome["user"] == "dev" and client.welcome["roles"] == ["admin"]
+        assert client.welcome["user"] == "dev"
+        assert client.welcome["roles"] == ["customer_admin", "platform_admin"]
         await client.close()
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -100,3 +104,46 @@ def test_token_needs_the_hs256_secret(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("GB_DATA_DIR", str(tmp_path))
     assert main(["token", "--user", "u"]) == 2
     assert "GB_JWT_SECRET" in capsys.readouterr().err
+
+
+# --- storage commands -----------------------------------------------------------------------
+
+
+def storage_env(monkeypatch, tmp_path, dsn: str) -> None:
+    monkeypatch.setenv("GB_JWT_SECRET", SECRET)
+    monkeypatch.setenv("GB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GB_DATABASE_URL", dsn)
+
+
+async def _tenant(dsn: str) -> str:
+    from gb.core.storage.database import Database
+
+    from ..support.tenants import make_tenant
+
+    db = await Database.open(dsn, pool_size=1)
+    try:
+        customer, _ = await make_tenant(db)
+    finally:
+        await db.close()
+    return str(customer)
+
+
+def test_migrate_shard_add_list_and_tenant_move(capsys, monkeypatch, tmp_path, two_shards):
+    import uvloop
+
+    control, shard1, _ = two_shards
+    storage_env(monkeypatch, tmp_path, control)
+    assert main(["migrate"]) == 0
+    assert "control: up to date" in capsys.readouterr().out
+    assert main(["shard", "add", "s1", shard1]) == 0
+    assert "shard 1 s1 added" in capsys.readouterr().out
+    assert main(["shard", "add", "s1", shard1]) == 2  # the name is taken
+    assert "s1" in capsys.readouterr().err
+    assert main(["shard", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[:2] for line in listed] == [["0", "control"], ["1", "s1"]]
+    customer = uvloop.run(_tenant(control))
+    assert main(["tenant", "move", customer, "--to", "1"]) == 0
+    assert "to_shard=1" in capsys.readouterr().out
+    assert main(["tenant", "move", "no-such-customer", "--to", "1"]) == 2
+    assert "no-such-customer" in capsys.readouterr().err

@@ -12,13 +12,18 @@ import orjson
 import pytest
 
 from gb.client import GbError, connect
+from gb.core.auth import mint_token
 from gb.core.broker import RedisBroker
+from gb.core.config import load_settings
+from gb.core.storage.database import Database
 from gb.protocol.codes import CloseCode, ErrorCode
 
 from ..conftest import SECRET
+from ..support.pg import control_db
 from ..support.services import SHARED_REDIS_URL, free_port, own_redis, wait_until
+from ..support.tenants import make_tenant
 
-__all__ = ["own_redis"]  # a fixture, used by name
+__all__ = ["control_db", "own_redis"]  # fixtures, used by name
 
 
 def tenant() -> str:
@@ -151,26 +156,37 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
         raise
 
 
+async def tenant_tokens(dsn: str, users: list[str]) -> list[str]:
+    """Tokens of a new tenant in the control database ``dsn`` (the processes' database)."""
+    db = await Database.open(dsn, pool_size=1)
+    try:
+        customer, instance = await make_tenant(db)
+    finally:
+        await db.close()
+    settings = load_settings({"GB_JWT_SECRET": SECRET})
+    return [
+        mint_token(settings, user=u, customer=str(customer), instance=str(instance)) for u in users
+    ]
+
+
 @pytest.mark.multiprocess
-async def test_two_gb_processes_deliver_through_redis(tmp_path):
+async def test_two_gb_processes_deliver_through_redis(tmp_path, control_db):
     procs = [
-        gb_serve(GB_BROKER="redis", GB_NODE_ID=f"proc-{i}", GB_DATA_DIR=str(tmp_path / str(i)))
+        gb_serve(
+            GB_BROKER="redis",
+            GB_NODE_ID=f"proc-{i}",
+            GB_DATA_DIR=str(tmp_path / str(i)),
+            GB_DATABASE_URL=control_db,
+        )
         for i in range(2)
     ]
     try:
         for proc, _, http in procs:
             await wait_ready(http, proc)
-        cus = tenant()
-        from gb.core.auth import mint_token
-        from gb.core.config import load_settings
-
-        settings = load_settings({"GB_JWT_SECRET": SECRET})
+        tokens = await tenant_tokens(control_db, ["u0", "u1"])
         clients = [
-            await connect(
-                f"ws://127.0.0.1:{ws}/ws",
-                mint_token(settings, user=f"u{i}", customer=cus, instance="i"),
-            )
-            for i, (_, ws, _) in enumerate(procs)
+            await connect(f"ws://127.0.0.1:{ws}/ws", token)
+            for token, (_, ws, _) in zip(tokens, procs, strict=True)
         ]
         assert [c.welcome["node"] for c in clients] == ["proc-0", "proc-1"]
         subs = [await c.subscribe("cross") for c in clients]
@@ -184,8 +200,14 @@ async def test_two_gb_processes_deliver_through_redis(tmp_path):
 
 
 @pytest.mark.multiprocess
-async def test_workers_share_the_port_and_drain_together(tmp_path):
-    proc, ws, http = gb_serve("--workers", "2", GB_NODE_ID="pool", GB_DATA_DIR=str(tmp_path))
+async def test_workers_share_the_port_and_drain_together(tmp_path, control_db):
+    proc, ws, http = gb_serve(
+        "--workers",
+        "2",
+        GB_NODE_ID="pool",
+        GB_DATA_DIR=str(tmp_path),
+        GB_DATABASE_URL=control_db,
+    )
     try:
         await wait_ready(http, proc)
         async with httpx.AsyncClient() as api, asyncio.timeout(20):
@@ -193,12 +215,7 @@ async def test_workers_share_the_port_and_drain_together(tmp_path):
             while len(seen) < 2:  # both workers listen (the HTTP port is shared too)
                 url = f"http://127.0.0.1:{http}/v1/node"  # a new TCP connection each time
                 seen.add((await api.get(url, headers={"Connection": "close"})).json()["id"])
-        from gb.core.auth import mint_token
-        from gb.core.config import load_settings
-
-        token = mint_token(
-            load_settings({"GB_JWT_SECRET": SECRET}), user="u", customer="c", instance="i"
-        )
+        (token,) = await tenant_tokens(control_db, ["u"])
         clients = [await connect(f"ws://127.0.0.1:{ws}/ws", token) for _ in range(24)]
         nodes = {c.welcome["node"] for c in clients}
         assert nodes == {"pool-w0", "pool-w1"}  # the kernel spread connections over both

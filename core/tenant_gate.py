@@ -1,0 +1,63 @@
+"""The edge's questions to the tenancy layer: may this session connect, and what did it use.
+
+At HELLO the token names a customer and an instance; with tenancy on (a database is
+configured) both must be known, and the instance's connection quota is taken. When the
+session ends the quota is given back and its connection-minutes are metered.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Protocol
+
+from gb.protocol.codes import ErrorCode
+
+from .auth import AuthError, Identity
+from .storage.database import UnknownCustomer
+
+
+class _Quotas(Protocol):
+    async def acquire_connection(self, customer_id: uuid.UUID, instance_id: uuid.UUID) -> None: ...
+
+    async def release_connection(self, customer_id: uuid.UUID, instance_id: uuid.UUID) -> None: ...
+
+
+class _Recorder(Protocol):
+    def record(
+        self, customer_id: uuid.UUID, instance_id: uuid.UUID | None, kind: str, quantity: int = 1
+    ) -> None: ...
+
+
+def tenant_ids(identity: Identity) -> tuple[uuid.UUID, uuid.UUID]:
+    """The customer and instance UUIDs a tenancy-aware token must carry (``cus``, ``ins``)."""
+    try:
+        return uuid.UUID(identity.customer), uuid.UUID(identity.instance)
+    except ValueError:
+        raise AuthError(
+            ErrorCode.TOKEN_INVALID, "claims 'cus' and 'ins' must be the customer and instance ids"
+        ) from None
+
+
+class TenantGate:
+    """Connection quotas and connection-minute metering for the hub."""
+
+    def __init__(self, quotas: _Quotas, recorder: _Recorder) -> None:
+        self.quotas = quotas
+        self.recorder = recorder
+
+    async def admit(self, identity: Identity) -> None:
+        """Take one connection of the instance's quota; ``QuotaExceeded`` or ``AuthError``."""
+        customer, instance = tenant_ids(identity)
+        try:
+            await self.quotas.acquire_connection(customer, instance)
+        except UnknownCustomer:
+            raise AuthError(ErrorCode.TOKEN_INVALID, f"customer {customer} is unknown") from None
+
+    async def release(self, identity: Identity, seconds: float) -> None:
+        """Give the connection back and meter the minutes it was open (started minutes)."""
+        customer, instance = tenant_ids(identity)
+        self.recorder.record(
+            customer, instance, "connection_minute", max(1, math.ceil(seconds / 60))
+        )
+        await self.quotas.release_connection(customer, instance)
