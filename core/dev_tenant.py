@@ -16,27 +16,28 @@ DEV_INSTANCE = "default"
 async def ensure_dev_tenant(db: Database) -> tuple[str, str]:
     """Create the dev customer (plan ``pro``) and its instance if missing; their ids."""
     async with db.platform() as conn:
-        customer: UUID | None = await conn.fetchval(
-            "SELECT id FROM customers WHERE name = $1", DEV_CUSTOMER
-        )
-        if customer is None:
-            customer = await conn.fetchval(
-                "INSERT INTO customers (name, plan_id, region_id) VALUES ($1, 'pro', 'local')"
-                " RETURNING id",
-                DEV_CUSTOMER,
-            )
-    assert customer is not None
+        customer: UUID = await conn.fetchval(_UPSERT_CUSTOMER, DEV_CUSTOMER)
     try:
         await db.shard_of(customer)
     except UnknownCustomer:
         await db.assign(customer)
     async with db.tenant(customer) as conn:
-        instance = await conn.fetchval("SELECT id FROM instances WHERE name = $1", DEV_INSTANCE)
-        if instance is None:
-            instance = await conn.fetchval(
-                "INSERT INTO instances (customer_id, name, title) VALUES ($1, $2, 'Development')"
-                " RETURNING id",
-                customer,
-                DEV_INSTANCE,
-            )
+        instance: UUID = await conn.fetchval(_UPSERT_INSTANCE, customer, DEV_INSTANCE)
     return str(customer), str(instance)
+
+
+# Insert if missing, else read: one statement each, so a second start finds the same ids.
+_UPSERT_CUSTOMER = """
+WITH made AS (
+    INSERT INTO customers (name, plan_id, region_id) VALUES ($1, 'pro', 'local')
+    ON CONFLICT (name) DO NOTHING RETURNING id
+)
+SELECT id FROM made UNION ALL SELECT id FROM customers WHERE name = $1 LIMIT 1
+"""
+_UPSERT_INSTANCE = """
+WITH made AS (
+    INSERT INTO instances (customer_id, name, title) VALUES ($1, $2, 'Development')
+    ON CONFLICT (customer_id, name) DO NOTHING RETURNING id
+)
+SELECT id FROM made UNION ALL SELECT id FROM instances WHERE name = $2 LIMIT 1
+"""

@@ -59,6 +59,7 @@ class Node:
         broker: Broker | None = None,
         reuse_port: bool = False,
         database: Database | None = None,
+        housekeeping_interval: float = LEASE_REFRESH_S,
     ) -> None:
         self.settings = settings
         # With a database the node is tenancy-aware: sessions must name a known customer and
@@ -69,6 +70,7 @@ class Node:
         self.recorder: UsageRecorder | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._stop_housekeeping = asyncio.Event()
+        self.housekeeping_interval = housekeeping_interval
         self.native = native.load()
         self.node_id = settings.node_id
         self.version = gb.__version__
@@ -216,7 +218,7 @@ class Node:
         rounds = 0
         while not self._stop_housekeeping.is_set():
             try:
-                await asyncio.wait_for(self._stop_housekeeping.wait(), LEASE_REFRESH_S)
+                await asyncio.wait_for(self._stop_housekeeping.wait(), self.housekeeping_interval)
             except TimeoutError:
                 rounds += 1
                 await self._housekeeping_round(rounds % MAINTENANCE_EVERY == 0)

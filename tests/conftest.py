@@ -79,8 +79,15 @@ async def node_factory(tmp_path: Path) -> AsyncIterator[NodeFactory]:
     """Start nodes with setting overrides (``await node_factory(heartbeat_interval=0.2)``)."""
     started: list[Node] = []
 
-    async def make(*, broker: Any = None, database: Any = None, **overrides: Any) -> NodeHandle:
-        node = Node(node_settings(tmp_path, **overrides), broker=broker, database=database)
+    async def make(
+        *, broker: Any = None, database: Any = None, housekeeping: float = 10.0, **overrides: Any
+    ) -> NodeHandle:
+        node = Node(
+            node_settings(tmp_path, **overrides),
+            broker=broker,
+            database=database,
+            housekeeping_interval=housekeeping,
+        )
         await node.start()
         started.append(node)
         return NodeHandle(node)

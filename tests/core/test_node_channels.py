@@ -183,3 +183,15 @@ async def test_batch_of_requests_is_answered_in_order(node):
     assert await first == {"n": 1}
     assert (await second).name == "room"
     await client.close()
+
+
+async def test_viewer_read_only_on_several_channels(node):
+    viewer = await connect(node.ws_url, node.token(user="v", roles=("viewer",)))
+    first = await viewer.subscribe("stage-1")
+    second = await viewer.subscribe("stage-2")
+    for sub in (first, second):
+        with pytest.raises(GbError) as info:
+            await sub.publish(b"x", ack=True)
+        assert info.value.code == ErrorCode.FORBIDDEN
+    await first.unsubscribe()
+    await viewer.close()

@@ -55,7 +55,7 @@ async def test_connection_quota_per_instance(node_factory, db):
 
 
 async def test_connection_minutes_are_metered(node_factory, db):
-    node = await node_factory(database=db)
+    node = await node_factory(database=db, housekeeping=0.05)  # rounds run during the test
     customer, instance = await make_tenant(db)
     client = await connect(node.ws_url, node.token(customer=str(customer), instance=str(instance)))
     await client.close()
@@ -102,4 +102,41 @@ async def test_drain_releases_quotas(node_factory, db):
     await node.node.drain()
     code, _ = await asyncio.wait_for(client.closed, 5)
     assert code == CloseCode.DRAINING
+    assert await node.node.quotas.connections(customer, instance) == 0
+
+
+async def test_dev_tenant_is_made_once(db):
+    from gb.core.dev_tenant import ensure_dev_tenant
+
+    first = await ensure_dev_tenant(db)
+    assert await ensure_dev_tenant(db) == first
+
+
+async def test_housekeeping_round_makes_partitions_and_rolls_usage_up(node_factory, db, caplog):
+    node = await node_factory(database=db)
+    customer, instance = await make_tenant(db)
+    node.node.recorder.record(customer, instance, "message", 3)
+    await node.node.recorder.flush()
+    await node.node._housekeeping_round(True)
+    async with db.tenant(customer) as conn:
+        day = await conn.fetchval(
+            "SELECT quantity FROM usage_rollups WHERE kind = 'message' AND period = 'day'"
+            " AND instance_id = $1",
+            instance,
+        )
+    assert day == 3
+    await db.close()  # a dependency away: the round logs and the node goes on
+    await node.node._housekeeping_round(True)
+    assert "housekeeping round failed" in caplog.text
+
+
+async def test_a_session_that_leaves_during_admission_gives_its_quota_back(node_factory, db):
+    from ..support.raw import raw_connect
+
+    node = await node_factory(database=db)
+    customer, instance = await make_tenant(db)
+    peer = await raw_connect(node.ws_url)
+    peer.hello(node.token(customer=str(customer), instance=str(instance)))
+    peer.transport.disconnect()  # gone before the quota lookup answers
+    await node.node.hub.wait_tasks()
     assert await node.node.quotas.connections(customer, instance) == 0
