@@ -1,7 +1,7 @@
 """Charts of the latest run of each benchmark: ``results/<name>.csv`` -> ``results/<name>.png``
 (``<name>-quick.png`` for a ``--quick`` run).
 
-Run: ``.venv/bin/python bench/plot.py [fanout echo connections]``
+Run: ``.venv/bin/python bench/plot.py [fanout echo connections tenancy controlplane]``
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 RESULTS = Path(__file__).resolve().parent / "results"
-COLORS = {"gb": "#1f77b4", "picows": "#ff7f0e", "websockets": "#2ca02c", "node-ws": "#d62728"}
+COLORS = {
+    "gb": "#1f77b4",
+    "picows": "#ff7f0e",
+    "websockets": "#2ca02c",
+    "node-ws": "#d62728",
+    "bare": "#9467bd",
+}
 
 Row = dict[str, str]
 
@@ -122,7 +128,70 @@ def plot_connections(mode: str | None = None) -> Path | None:
     return _save(fig, rows, "connections", "idle connections")
 
 
-PLOTS = {"fanout": plot_fanout, "echo": plot_echo, "connections": plot_connections}
+def plot_tenancy(mode: str | None = None) -> Path | None:
+    """Cached lookup cost per step against the 2 µs target; hit rate and cost under churn."""
+    rows = latest("tenancy", mode)
+    if not rows:
+        return None
+    cached = [r for r in rows if r["phase"] == "cached"]
+    churn = [r for r in rows if r["phase"] == "churn"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5))
+    names = [r["what"] for r in cached]
+    axes[0].bar(names, [_num(r, "ns_per_lookup") for r in cached], color=COLORS["gb"])
+    axes[0].axhline(2000, color="grey", linestyle="--", linewidth=1, label="target 2 µs")
+    axes[0].set_title("cached lookup: ns (total and each step alone)", fontsize=10)
+    axes[0].tick_params(axis="x", labelsize=8)
+    axes[0].legend(fontsize=8)
+    labels = [f"{_num(r, 'churn_pct'):g} %" for r in churn]
+    for key, name in (
+        ("hit_rate", "all caches"),
+        ("token_hit_rate", "token"),
+        ("map_hit_rate", "shard map"),
+        ("quota_hit_rate", "quotas"),
+    ):
+        axes[1].plot(labels, [100 * _num(r, key) for r in churn], marker="o", label=name)
+    axes[1].set_title("hit rate (%) by tokens new per second", fontsize=10)
+    axes[1].legend(fontsize=8)
+    width = 0.4
+    xs = range(len(churn))
+    axes[2].bar(
+        [x - width / 2 for x in xs], [_num(r, "ns_per_lookup") for r in churn], width, label="all"
+    )
+    axes[2].bar(
+        [x + width / 2 for x in xs],
+        [_num(r, "hit_ns_per_lookup") for r in churn],
+        width,
+        label="hits",
+    )
+    axes[2].set_xticks(list(xs), labels)
+    axes[2].set_title("mean ns per lookup under churn", fontsize=10)
+    axes[2].legend(fontsize=8)
+    for ax in axes:
+        ax.grid(axis="y", alpha=0.3)
+    return _save(fig, rows, "tenancy", "tenant resolution token → tenant → shard → quotas")
+
+
+def plot_controlplane(mode: str | None = None) -> Path | None:
+    """Requests/s (wall and per server CPU-second) and p99 of gb against bare FastAPI."""
+    rows = latest("controlplane", mode)
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.5))
+    label = lambda r: {"get": "GET instance", "list": "GET instances?limit=50"}[r["endpoint"]]  # noqa: E731
+    _grouped(axes[0], rows, label, "req_per_s", "requests / s (wall)")
+    _grouped(axes[1], rows, label, "req_per_server_cpu_s", "requests / server CPU-second")
+    _grouped(axes[2], rows, label, "p99_ms", "p99 latency (ms)")
+    axes[0].legend(fontsize=8)
+    return _save(fig, rows, "controlplane", "control-plane reads, gb vs bare FastAPI")
+
+
+PLOTS = {
+    "fanout": plot_fanout,
+    "echo": plot_echo,
+    "connections": plot_connections,
+    "tenancy": plot_tenancy,
+    "controlplane": plot_controlplane,
+}
 
 
 def main(names: list[str] | None = None, mode: str | None = None) -> list[Path]:

@@ -49,9 +49,8 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg
-import uvloop
-
 import common
+import uvloop
 
 from gb.core.auth import Authenticator, mint_token
 from gb.core.config import Settings, load_settings
@@ -278,7 +277,7 @@ async def cached_phase(
             await r.resolve(token)
         identities = [r.auth.verify(t) for t in seq]
         customers = [tenant_ids(i)[0] for i in identities]
-        inputs = {
+        inputs: dict[str, Sequence[Any]] = {
             "empty": seq,
             "total": seq,
             "verify": seq,
@@ -481,7 +480,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     if args.working_set * 2 > args.tenants:
         parser.error("--tenants must be at least twice --working-set (the cold tenants)")
     header = common.run_header()
-    rows = [{**header, "mode": "quick" if quick else "full", **r} for r in uvloop.run(run(args))]
+    measured = [
+        {**header, "mode": "quick" if quick else "full", **r} for r in uvloop.run(run(args))
+    ]
+    # One set of columns for both phases (the CSV's header comes from the first row).
+    columns = list(dict.fromkeys(key for row in measured for key in row))
+    rows = [{key: row.get(key, "") for key in columns} for row in measured]
     cached = [r for r in rows if r["phase"] == "cached"]
     churned = [r for r in rows if r["phase"] == "churn"]
     common.print_table(
@@ -500,10 +504,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         [
             (
                 r["what"],
-                r["hit_rate"],
-                r["token_hit_rate"],
-                r["map_hit_rate"],
-                r["quota_hit_rate"],
+                f"{r['hit_rate']:.3%}",
+                f"{r['token_hit_rate']:.3%}",
+                f"{r['map_hit_rate']:.3%}",
+                f"{r['quota_hit_rate']:.3%}",
                 r["ns_per_lookup"],
                 r["hit_ns_per_lookup"] or float("nan"),
                 r["miss_ns_per_lookup"] or float("nan"),
