@@ -58,7 +58,7 @@ from gb.core.storage import migrate_database
 from gb.core.storage.database import Database
 from gb.core.tenancy.counters import MemoryCounters
 from gb.core.tenancy.quotas import Quotas
-from gb.core.tenant_gate import tenant_ids
+from gb.core.tenant_gate import resolve_cached, tenant_ids
 
 PG_ADMIN_DSN = os.environ.get("GB_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_PREFIX = "gbt_bench_"
@@ -213,7 +213,7 @@ class Resolver:
         return self.db._cache.get(customer) is not None
 
     def quotas_cached(self, customer: uuid.UUID) -> bool:
-        hit = self.quotas._cache.get(customer)
+        hit = self.quotas._cache.get(customer.int)
         return hit is not None and hit[0] > time.monotonic()
 
 
@@ -234,6 +234,13 @@ def _loops(r: Resolver) -> dict[str, Callable[[Sequence[Any]], Awaitable[None]]]
             await shard_of(customer)
             await limits(customer)
 
+    db, quotas, auth = r.db, r.quotas, r.auth
+
+    async def cached_path(tokens: Sequence[Any]) -> None:
+        # The hot path a node takes when every cache holds the tenant: no await at all.
+        for token in tokens:
+            resolve_cached(auth, db, quotas, token)
+
     async def verify_only(tokens: Sequence[Any]) -> None:
         for token in tokens:
             verify(token)
@@ -253,6 +260,7 @@ def _loops(r: Resolver) -> dict[str, Callable[[Sequence[Any]], Awaitable[None]]]
     return {
         "empty": empty,
         "total": total,
+        "cached_path": cached_path,
         "verify": verify_only,
         "tenant_ids": ids_only,
         "shard_of": shard_only,
@@ -280,6 +288,7 @@ async def cached_phase(
         inputs: dict[str, Sequence[Any]] = {
             "empty": seq,
             "total": seq,
+            "cached_path": seq,
             "verify": seq,
             "tenant_ids": identities,
             "shard_of": customers,
@@ -517,9 +526,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         ],
     )
     path = common.append_csv("tenancy", rows)
-    total = next(r for r in cached if r["what"] == "total")
-    verdict = "met" if total["ns_per_lookup"] <= TARGET_NS else "NOT met"
-    print(f"\ntarget <= {TARGET_NS} ns per cached lookup: {verdict}; rows: {path}")
+    for what in ("total", "cached_path"):
+        row = next(r for r in cached if r["what"] == what)
+        verdict = "met" if row["ns_per_lookup"] <= TARGET_NS else "NOT met"
+        print(f"target <= {TARGET_NS} ns per cached lookup ({what}): {verdict}")
+    print(f"rows: {path}")
     return rows
 
 

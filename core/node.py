@@ -43,6 +43,9 @@ from .tenant_gate import TenantGate
 
 log = logging.getLogger("gb.node")
 
+# picows logs every connect and disconnect at INFO: per-connection noise (and cost) at scale.
+PICOWS_LOG = logging.getLogger("gb.picows")
+PICOWS_LOG.setLevel(logging.WARNING)
 LEASE_REFRESH_S = 10.0  # well within the 30 s lease of shared quota counters
 MAINTENANCE_EVERY = 60  # housekeeping rounds (10 min): partitions ahead, usage roll-up
 READ_BUFFER_INIT = 1024  # picows grows it on demand; a small start keeps idle connections lean
@@ -154,7 +157,7 @@ class Node:
             use_aiofastnet=False,  # aiofastnet busy-loops at fd exhaustion (machine facts)
             # Given a Logger, picows makes a child Logger per connection (~600 B each); an
             # adapter is used as is.
-            logger_name=logging.LoggerAdapter(logging.getLogger("gb.picows")),
+            logger_name=logging.LoggerAdapter(PICOWS_LOG),
             reuse_port=self.reuse_port,
             backlog=4096,
         )

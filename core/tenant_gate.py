@@ -13,8 +13,9 @@ from typing import Protocol
 
 from gb.protocol.codes import ErrorCode
 
-from .auth import AuthError, Identity
-from .storage.database import UnknownCustomer
+from .auth import Authenticator, AuthError, Identity
+from .storage.database import Database, Shard, UnknownCustomer
+from .tenancy.quotas import QuotaName, Quotas
 
 
 class _Quotas(Protocol):
@@ -30,13 +31,13 @@ class _Recorder(Protocol):
 
 
 def tenant_ids(identity: Identity) -> tuple[uuid.UUID, uuid.UUID]:
-    """The customer and instance UUIDs a tenancy-aware token must carry (``cus``, ``ins``)."""
-    try:
-        return uuid.UUID(identity.customer), uuid.UUID(identity.instance)
-    except ValueError:
+    """The customer and instance UUIDs a tenancy-aware token must carry (``cus``, ``ins``),
+    parsed once when the token was verified."""
+    if identity.customer_id is None or identity.instance_id is None:
         raise AuthError(
             ErrorCode.TOKEN_INVALID, "claims 'cus' and 'ins' must be the customer and instance ids"
-        ) from None
+        )
+    return identity.customer_id, identity.instance_id
 
 
 class TenantGate:
@@ -61,3 +62,19 @@ class TenantGate:
             customer, instance, "connection_minute", max(1, math.ceil(seconds / 60))
         )
         await self.quotas.release_connection(customer, instance)
+
+
+def resolve_cached(
+    authenticator: Authenticator, database: Database, quotas: Quotas, token: str
+) -> tuple[Identity, Shard, dict[QuotaName, int]] | None:
+    """Token → tenant → shard → quotas from the caches alone, or None on any miss (then the
+    caller takes the awaiting path, which fills the caches). ``AuthError`` as ``verify``."""
+    identity = authenticator.verify(token)
+    customer, _instance = tenant_ids(identity)
+    shard = database.shard_cached(customer)
+    if shard is None:
+        return None
+    limits = quotas.limits_cached(customer)
+    if limits is None:
+        return None
+    return identity, shard, limits

@@ -306,8 +306,20 @@ class Database:
                 raise ShardUnavailable(f"shard {shard_id} is not registered")
         return pools
 
+    def shard_cached(self, customer_id: UUID) -> Shard | None:
+        """The customer's shard if the map cache holds it now, without waiting (hot paths)."""
+        entry = self._cache.get(customer_id)
+        if entry is not None:
+            pools = self._pools.get(entry.shard_id)
+            if pools is not None:
+                return pools.shard
+        return None
+
     async def shard_of(self, customer_id: UUID) -> Shard:
         """The customer's shard (cached map); UnknownCustomer when it is not mapped."""
+        shard = self.shard_cached(customer_id)
+        if shard is not None:
+            return shard
         entry = await self._map_entry(customer_id)
         return (await self._shard_pools(entry.shard_id)).shard
 

@@ -44,28 +44,29 @@ class ShardMapCache:
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self._clock = clock
-        self._entries: dict[UUID, tuple[MapEntry, float]] = {}
+        # Keyed by the id's integer: UUID.__hash__ and __eq__ run in Python on every lookup.
+        self._entries: dict[int, tuple[MapEntry, float]] = {}
 
     def get(self, customer_id: UUID) -> MapEntry | None:
         """The cached entry, or None when absent or expired."""
-        hit = self._entries.get(customer_id)
+        hit = self._entries.get(customer_id.int)
         if hit is None:
             return None
         if hit[1] <= self._clock():
-            del self._entries[customer_id]
+            del self._entries[customer_id.int]
             return None
         return hit[0]
 
     def put(self, customer_id: UUID, entry: MapEntry) -> None:
         """Cache ``entry`` for ``ttl`` seconds from now."""
-        self._entries[customer_id] = (entry, self._clock() + self.ttl)
+        self._entries[customer_id.int] = (entry, self._clock() + self.ttl)
 
     def invalidate(self, customer_id: UUID | None = None) -> None:
         """Drop one customer's entry, or every entry when ``customer_id`` is None."""
         if customer_id is None:
             self._entries.clear()
         else:
-            self._entries.pop(customer_id, None)
+            self._entries.pop(customer_id.int, None)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -793,12 +793,12 @@ class TenancyService:
         select.filter("id::text = {}", only)
         select.filter("status = {}", status)
         _prefix(select, "name", name)
-        async with self.db.tenant(customer_id) as conn:
+        async with self.db.tenant(customer_id, readonly=True) as conn:
             found = await select.page(conn, page, _NAMED)
         return _decoded(found, "config", "params")
 
     async def get_instance(self, customer_id: UUID, instance_id: UUID) -> dict[str, Any]:
-        async with self.db.tenant(customer_id) as conn:
+        async with self.db.tenant(customer_id, readonly=True) as conn:
             row = await fetch_instance(conn, instance_id)
         if row is None:
             raise NotFoundError(f"instance {instance_id} not found")
@@ -837,7 +837,7 @@ class TenancyService:
                 " WHERE c.id = $1",
                 customer_id,
             )
-        async with self.db.tenant(customer_id) as conn:
+        async with self.db.tenant(customer_id, readonly=True) as conn:
             await _require_instance(conn, instance_id)
             rows = await conn.fetch(
                 "SELECT feature, enabled FROM instance_features WHERE instance_id = $1", instance_id
@@ -911,7 +911,7 @@ class TenancyService:
         select.filter("instance_id = {}", instance_id)
         select.filter("email = {}", email)
         _prefix(select, "user_system_id", name)
-        async with self.db.tenant(customer_id) as conn:
+        async with self.db.tenant(customer_id, readonly=True) as conn:
             await _require_instance(conn, instance_id)
             found = await select.page(
                 conn, page, {"created_at": _CREATED, "name": _by("user_system_id")}
@@ -919,7 +919,7 @@ class TenancyService:
         return _decoded(found, "params")
 
     async def get_user(self, customer_id: UUID, instance_id: UUID, user_id: UUID) -> dict[str, Any]:
-        async with self.db.tenant(customer_id) as conn:
+        async with self.db.tenant(customer_id, readonly=True) as conn:
             return await self._user(conn, instance_id, user_id)
 
     @staticmethod
@@ -1002,7 +1002,7 @@ class TenancyService:
         select = Select(GROUP_SELECT)
         select.filter("instance_id = {}", instance_id)
         _prefix(select, "display_name", name)
-        async with self.db.tenant(customer_id) as conn:
+        async with self.db.tenant(customer_id, readonly=True) as conn:
             await _require_instance(conn, instance_id)
             return await select.page(
                 conn, page, {"created_at": _CREATED, "name": _by("display_name")}
@@ -1011,7 +1011,7 @@ class TenancyService:
     async def get_group(
         self, customer_id: UUID, instance_id: UUID, group_id: UUID
     ) -> dict[str, Any]:
-        async with self.db.tenant(customer_id) as conn:
+        async with self.db.tenant(customer_id, readonly=True) as conn:
             return await self._group(conn, instance_id, group_id)
 
     @staticmethod
@@ -1070,7 +1070,7 @@ class TenancyService:
             "created_at": (("ug.created_at", "joined_at", "ts"), ("u.id", "id", "uuid")),
             "name": (("u.user_system_id", "user_system_id", "text"), ("u.id", "id", "uuid")),
         }
-        async with self.db.tenant(customer_id) as conn:
+        async with self.db.tenant(customer_id, readonly=True) as conn:
             await _require_in_instance(conn, "groups", "group", instance_id, group_id)
             found = await select.page(conn, page, sorts)
         return _decoded(found, "params")
@@ -1088,7 +1088,7 @@ class TenancyService:
             "created_at": (("g.created_at", "created_at", "ts"), ("g.id", "id", "uuid")),
             "name": (("g.display_name", "display_name", "text"), ("g.id", "id", "uuid")),
         }
-        async with self.db.tenant(customer_id) as conn:
+        async with self.db.tenant(customer_id, readonly=True) as conn:
             await _require_in_instance(conn, "users", "user", instance_id, user_id)
             return await select.page(conn, page, sorts)
 

@@ -140,3 +140,25 @@ async def test_a_session_that_leaves_during_admission_gives_its_quota_back(node_
     peer.transport.disconnect()  # gone before the quota lookup answers
     await node.node.hub.wait_tasks()
     assert await node.node.quotas.connections(customer, instance) == 0
+
+
+async def test_resolve_cached_answers_from_the_caches_only(db):
+    from gb.core.auth import Authenticator, mint_token
+    from gb.core.config import load_settings
+    from gb.core.tenancy.counters import MemoryCounters
+    from gb.core.tenancy.quotas import Quotas
+    from gb.core.tenant_gate import resolve_cached
+
+    from ..conftest import SECRET
+
+    settings = load_settings({"GB_JWT_SECRET": SECRET})
+    auth, quotas = Authenticator(settings), Quotas(db, MemoryCounters())
+    customer, instance = await make_tenant(db)
+    token = mint_token(settings, user="u", customer=str(customer), instance=str(instance))
+    db.invalidate()
+    assert resolve_cached(auth, db, quotas, token) is None  # the map is cold
+    await db.shard_of(customer)
+    assert resolve_cached(auth, db, quotas, token) is None  # the quotas are cold
+    await quotas.limits(customer)
+    identity, shard, limits = resolve_cached(auth, db, quotas, token)
+    assert identity.customer_id == customer and shard.id == 0 and limits
