@@ -23,6 +23,7 @@ script, so both behave alike by construction.
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Final, NamedTuple, cast
@@ -90,19 +91,18 @@ class OpCode:
     SEEN: Final = "S"
     """Stamp a last-seen key with now (kept ``last_seen_ttl``)."""
     GET: Final = "G"
-    """Read a last-seen key: the stamp in ms as text, or None."""
+    """Read a last-seen key: the stamp in ms, or None."""
     COUNT: Final = "C"
     """Drop expired members, return how many remain."""
     LIST: Final = "L"
-    """Drop expired members, return the remaining ones as one JSON array (members are
-    JSON arrays themselves)."""
+    """Drop expired members, return the remaining ones, each decoded (a list of str)."""
 
 
 Op = tuple[str, bytes, bytes]
 """``(op code, key, member)``; the member is ``b""`` for ops that take none."""
 
-Result = int | bytes | None
-"""What one op returns: 0 for writes, a count, the members as JSON, or a stamp."""
+Result = int | list[list[str]] | None
+"""What one op returns: 0 for writes, a count, the members (decoded), or a stamp."""
 
 
 def _check_scope(scope: str) -> None:
@@ -265,7 +265,7 @@ class PresenceStore(abc.ABC):
             if sessions:
                 answer[user] = UserStatus(True, None, sessions)
             else:
-                seen = None if stamp is None else int(cast(bytes, stamp)) / 1000
+                seen = None if stamp is None else cast(int, stamp) / 1000
                 answer[user] = UserStatus(False, seen, 0)
         return answer
 
@@ -311,8 +311,8 @@ class PresenceStore(abc.ABC):
         self._require_running()
         results = await self._execute_one(scope, [(OpCode.LIST, channel_key(scope, channel), b"")])
         listed = results[0]
-        assert isinstance(listed, bytes)
-        return [Member(*parts) for parts in orjson.loads(listed)]
+        assert isinstance(listed, list)
+        return list(map(_as_member, listed))
 
     async def count(self, scope: str, channel: str) -> int:
         """The number of live presence members of ``channel`` over all nodes."""
@@ -386,6 +386,10 @@ CHUNK: Final = 512
 
 def _chunked(scope: str, ops: list[Op]) -> list[tuple[str, list[Op]]]:
     return [(scope, ops[n : n + CHUNK]) for n in range(0, len(ops), CHUNK)]
+
+
+_as_member: Final = functools.partial(tuple.__new__, Member)
+"""``[session, user, node]`` -> Member, without NamedTuple's slower keyword-aware __new__."""
 
 
 def _count(result: Result) -> int:

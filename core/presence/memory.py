@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import orjson
+
 from .base import DEFAULT_LAST_SEEN_TTL, DEFAULT_TTL, Op, OpCode, PresenceStore, Result
 
 __all__ = ["MemoryPresence", "PresenceTable"]
@@ -22,6 +24,10 @@ class PresenceTable:
         self.clock = clock
         self.sets: dict[bytes, dict[bytes, int]] = {}
         """Sorted sets: key -> member -> deadline (ms)."""
+        self.earliest: dict[bytes, int] = {}
+        """Per set, a deadline no later than its earliest member's: until then nothing in it
+        can have expired, so reads and writes skip the scan (renewals only push deadlines
+        later, so the bound stays valid)."""
         self.stamps: dict[bytes, tuple[int, int]] = {}
         """Last-seen keys: key -> (stamp, expiry), both in ms."""
         self.stores: set[MemoryPresence] = set()
@@ -34,18 +40,24 @@ class PresenceTable:
         for code, key, member in ops:
             result: Result = 0
             if code == OpCode.ADD:
-                self._trim(key, now)
-                self.sets.setdefault(key, {})[member] = now + ttl_ms
+                members = self._trim(key, now)
+                if not members:
+                    self.sets[key] = members
+                    self.earliest[key] = now + ttl_ms
+                members[member] = now + ttl_ms
             elif code == OpCode.REMOVE:
                 self._remove(key, member)
             elif code == OpCode.SEEN:
                 self.stamps[key] = (now, now + last_seen_ttl_ms)
             elif code == OpCode.GET:
                 stamp = self.stamps.get(key)
-                result = None if stamp is None or stamp[1] <= now else str(stamp[0]).encode()
+                result = None if stamp is None or stamp[1] <= now else stamp[0]
             else:
                 members = self._trim(key, now)
-                result = len(members) if code == OpCode.COUNT else b"[%b]" % b",".join(members)
+                if code == OpCode.COUNT:
+                    result = len(members)
+                else:
+                    result = orjson.loads(b"[%b]" % b",".join(members))
             results.append(result)
         return results
 
@@ -59,19 +71,28 @@ class PresenceTable:
                 del self.stamps[key]
 
     def _trim(self, key: bytes, now: int) -> dict[bytes, int]:
+        """The live members of ``key`` (a new, unstored dict when there are none)."""
         members = self.sets.get(key)
         if members is None:
             return {}
+        if self.earliest[key] > now:
+            return members
         for member in [m for m, deadline in members.items() if deadline <= now]:
             del members[member]
-        if not members:
-            del self.sets[key]  # like Redis, an empty set is no key at all
+        if members:
+            self.earliest[key] = min(members.values())
+        else:
+            self._drop(key)
         return members
 
     def _remove(self, key: bytes, member: bytes) -> None:
         members = self.sets.get(key)
         if members is not None and members.pop(member, None) is not None and not members:
-            del self.sets[key]
+            self._drop(key)
+
+    def _drop(self, key: bytes) -> None:
+        del self.sets[key]  # like Redis, an empty set is no key at all
+        del self.earliest[key]
 
 
 class MemoryPresence(PresenceStore):

@@ -21,6 +21,7 @@ import hashlib
 import re
 from typing import Any, Final
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -43,39 +44,55 @@ _NETWORK_ERRORS: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 """Errors that mean "the server is unreachable" (the builtin TimeoutError is an OSError)."""
 
 SCRIPT: Final = """
--- KEYS[i] is the key of op i; ARGV[1] entry ttl (ms), ARGV[2] last-seen ttl (ms),
--- ARGV[1 + 2i] the code of op i, ARGV[2 + 2i] its member. Codes: see OpCode.
+-- KEYS[i] is the key of op i, ARGV[3]:sub(i, i) its code (see OpCode) and line i of ARGV[4]
+-- its member (members are JSON, which has no raw newline); ARGV[1] is the entry ttl and
+-- ARGV[2] the last-seen ttl, in ms. The answer is one JSON array with a value per op: one
+-- reply is far cheaper for a client to parse than a reply per op or per member.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
-local out = {}
-for i, key in ipairs(KEYS) do
-  local code, member = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
-  local result = 0
-  if code == 'A' then
+local codes, lines, at = ARGV[3], ARGV[4], 1
+local trimmed, added, out = {}, {}, {}
+-- 'now' is one instant for the whole call: a set trimmed once stays trimmed.
+local function trim(key)
+  if not trimmed[key] then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    trimmed[key] = true
+  end
+end
+for i, key in ipairs(KEYS) do
+  local code = codes:sub(i, i)
+  local stop = lines:find('\\n', at, true)
+  local member = lines:sub(at, stop - 1)
+  at = stop + 1
+  local result = '0'
+  if code == 'A' then
+    trim(key)
     redis.call('ZADD', key, now + ttl, member)
-    if redis.call('PTTL', key) < ttl then
-      redis.call('PEXPIRE', key, ttl)
-    end
+    added[key] = true
   elseif code == 'R' then
     redis.call('ZREM', key, member)
   elseif code == 'S' then
     redis.call('SET', key, now, 'PX', ARGV[2])
   elseif code == 'G' then
-    result = redis.call('GET', key)
+    result = redis.call('GET', key) or 'null'
   else
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    trim(key)
     if code == 'C' then
-      result = redis.call('ZCARD', key)
+      result = tostring(redis.call('ZCARD', key))
     else
-      -- one JSON array as one reply: far cheaper to parse than a reply per member
       result = '[' .. table.concat(redis.call('ZRANGE', key, 0, -1), ',') .. ']'
     end
   end
   out[i] = result
 end
-return out
+-- Keep a set's key alive at least as long as its newest member.
+for key in pairs(added) do
+  if redis.call('PTTL', key) < ttl then
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
+return '[' .. table.concat(out, ',') .. ']'
 """
 _SHA: Final = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
@@ -187,7 +204,7 @@ class RedisPresence(PresenceStore):
             if failure is not None:
                 future.set_exception(failure)
             else:
-                future.set_result(mine)
+                future.set_result([orjson.loads(reply) for reply in mine])
 
     async def _run(self, calls: list[tuple[str, list[Op]]]) -> list[Any]:
         """Run ``calls`` as one pipeline; after a script cache loss (a restarted or flushed
@@ -202,11 +219,11 @@ class RedisPresence(PresenceStore):
 
     async def _pipeline(self, calls: list[tuple[str, list[Op]]]) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
-        args = (self._ttl_ms, self._last_seen_ttl_ms)
+        ttls = (self._ttl_ms, self._last_seen_ttl_ms)
         for _, ops in calls:
-            keys = [key for _, key, _ in ops]
-            argv = [part for code, _, member in ops for part in (code, member)]
-            pipe.execute_command("EVALSHA", _SHA, len(keys), *keys, *args, *argv)
+            codes, keys, members = zip(*ops, strict=True)
+            lines = b"\n".join(members) + b"\n"
+            pipe.execute_command("EVALSHA", _SHA, len(ops), *keys, *ttls, "".join(codes), lines)
         results: list[Any] = await pipe.execute(raise_on_error=False)
         return results
 

@@ -114,7 +114,8 @@ class RedisRateLimiter(RateLimiter):
 
     ``slice_fraction`` and ``slice_seconds`` size the slice (``slice_fraction=0`` makes every
     request a round trip). ``command_timeout`` bounds connecting, waiting for a pooled
-    connection (at most ``max_connections``) and each script call. ``clock`` (seconds,
+    connection (at most ``max_connections``; a pool exhausted that long counts as Redis being
+    unavailable) and each script call. ``clock`` (seconds,
     monotonic) times leases, remembered refusals and the retry interval; the buckets
     themselves run on the Redis server's clock. Local state is swept like
     :class:`MemoryRateLimiter`'s once more than ``max_keys`` keys are held.

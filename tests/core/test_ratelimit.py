@@ -103,14 +103,14 @@ async def test_burst_then_refusal_with_a_correct_retry_after(limiter: RateLimite
     error = refused.value
     assert (error.scope, error.key) == ("user", key)
     # One token short at 10 tokens/s: about 0.1 s, less what refilled during the takes.
-    assert 0.05 < error.retry_after <= 0.1
+    assert 0.04 < error.retry_after <= 0.1
     assert f"user rate limit exceeded for '{key}'" in str(error)
     assert error.payload() == {
         "scope": "user",
         "key": key,
         "retry_after_ms": error.retry_after_ms,
     }
-    assert 50 < error.retry_after_ms <= 100
+    assert 40 < error.retry_after_ms <= 100
     # Half-way through the wait it is still refused, with a shorter wait.
     await asyncio.sleep(error.retry_after / 2)
     with pytest.raises(RateLimited) as again:
@@ -271,10 +271,11 @@ async def test_redis_nodes_sharing_a_bucket_stay_within_the_bound() -> None:
     total = len(times)
     assert total <= limit.rate * elapsed + limit.burst + len(nodes) * slice_
     assert total >= 0.8 * (limit.rate * 1.0 + limit.burst)
-    # Every window [t_i, t_j] of admissions, not only the whole run. The admission times are
-    # taken after the reply; a reply's delay (bounded here by 20 ms) shifts a window's edges.
+    # Every window [t_i, t_j] of admissions, not only the whole run. Times are taken when a
+    # reply arrives, so a window may also hold the request each node had in flight when it
+    # began (debited just before): one token per node, plus 5 ms of clock granularity.
     times.sort()
-    slack = limit.rate * 0.02
+    slack = len(nodes) * 1 + limit.rate * 0.005
     for i in range(total):
         for j in range(i, total):
             window = times[j] - times[i]
