@@ -23,11 +23,22 @@ Guarantees every implementation gives:
 from __future__ import annotations
 
 import abc
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Log", "LogConsumer", "LogUnavailable", "Record", "murmur2", "partition_for"]
+__all__ = [
+    "Log",
+    "LogConsumer",
+    "LogUnavailable",
+    "Record",
+    "check_topic",
+    "murmur2",
+    "partition_for",
+]
+
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -56,6 +67,14 @@ class LogUnavailable(ConnectionError):  # noqa: N818 -- the name the node API us
     disk error, log closed): it was **not acknowledged**. Raised by ``commit`` when the position
     could not be stored: those records will be delivered again.
     """
+
+
+def check_topic(name: str, partitions: int) -> None:
+    """ValueError unless ``name`` is a legal Kafka topic name and ``partitions`` is >= 1."""
+    if not _TOPIC_NAME.fullmatch(name) or name in {".", ".."}:
+        raise ValueError(f"bad topic name {name!r}: 1-249 of [A-Za-z0-9._-]")
+    if partitions < 1:
+        raise ValueError(f"topic {name!r}: partitions must be >= 1, not {partitions}")
 
 
 def murmur2(data: bytes) -> int:
@@ -101,7 +120,10 @@ class Log(abc.ABC):
 
     @abc.abstractmethod
     async def ensure_topic(self, topic: str, partitions: int) -> None:
-        """Create ``topic`` with ``partitions`` partitions; an existing topic is kept as it is."""
+        """Create ``topic`` with ``partitions`` partitions; an existing topic is kept as it is.
+
+        ValueError for an illegal name (1-249 of ``[A-Za-z0-9._-]``) or fewer than 1 partition.
+        """
 
     @abc.abstractmethod
     async def append(self, topic: str, key: bytes, value: bytes) -> tuple[int, int]:

@@ -288,6 +288,21 @@ async def test_commit_empty_or_foreign_records_is_a_no_op(harness: Harness) -> N
     await consumer.commit([Record(99, 5, b"", b"", 0)])  # a partition it does not own
 
 
+async def test_bad_topics_are_refused(harness: Harness) -> None:
+    log = await harness.log()
+    for name in ("", "..", "a/b", "bad name!", "x" * 250):
+        with pytest.raises(ValueError, match="topic name"):
+            await log.ensure_topic(name, 1)
+    with pytest.raises(ValueError, match="partitions"):
+        await log.ensure_topic("t", 0)
+
+
+async def test_embedded_ensure_topic_when_closed(tmp_path: Path) -> None:
+    log = EmbeddedLog(tmp_path)
+    with pytest.raises(LogUnavailable):
+        await log.ensure_topic("t", 1)
+
+
 # --- murmur2 ----------------------------------------------------------------------------------
 
 
@@ -426,6 +441,13 @@ async def test_embedded_group_commit_shares_syncs(tmp_path: Path) -> None:
     print(f"2000 concurrent appends: {rounds} rounds, {log.syncs - syncs} syncs")
     assert rounds <= 3 and log.syncs - syncs == rounds
     assert log.appended == 2020
+    # Several partitions in one round: one sync per partition (in parallel), not per record.
+    await log.ensure_topic("wide", 4)
+    syncs, flushes = log.syncs, log.flushes
+    acks = await asyncio.gather(*(log.append("wide", b"k%d" % i, b"x") for i in range(400)))
+    assert {p for p, _ in acks} == {0, 1, 2, 3}
+    rounds = log.flushes - flushes
+    assert rounds <= 3 and log.syncs - syncs <= 4 * rounds + 4  # + each new file's directory
     await log.close()
 
 
@@ -434,20 +456,43 @@ async def test_embedded_write_error_refuses_until_reopened(tmp_path: Path) -> No
     await log.start()
     await log.ensure_topic("t", 1)
     assert await log.append("t", b"k", b"first") == (0, 0)
-    blocker = tmp_path / "t" / "0" / f"{1:020d}.log"
-    blocker.mkdir()  # the next segment cannot be created: a real OSError from the flusher
-    results = await asyncio.gather(
-        *(log.append("t", b"k", b"v") for _ in range(3)), return_exceptions=True
-    )
-    assert all(isinstance(r, LogUnavailable) for r in results)
+    # The next segment's path is a FIFO: the flusher's open() blocks until a reader comes, and
+    # fdatasync() on a pipe then fails (EINVAL) -- a real OSError, while a second round waits.
+    fifo = tmp_path / "t" / "0" / f"{1:020d}.log"
+    os.mkfifo(fifo)
+    first = asyncio.ensure_future(log.append("t", b"k", b"lost"))
+    await asyncio.sleep(0.05)
+    second = asyncio.gather(*(log.append("t", b"k", b"queued") for _ in range(3)))
+    await asyncio.sleep(0.01)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        with pytest.raises(LogUnavailable, match="write failed"):
+            await asyncio.wait_for(first, 5)
+        with pytest.raises(LogUnavailable):
+            await asyncio.wait_for(second, 5)
+    finally:
+        os.close(reader)
     with pytest.raises(LogUnavailable, match="reopen"):
         await log.append("t", b"k", b"refused")
     await log.close()
-    blocker.rmdir()
+    fifo.unlink()
     log = EmbeddedLog(tmp_path, segment_bytes=10)
     await log.start()
     assert await log.append("t", b"k", b"second") == (0, 1)
     await log.close()
+
+
+async def test_embedded_close_acknowledges_queued_appends(tmp_path: Path) -> None:
+    log = EmbeddedLog(tmp_path)
+    await log.start()
+    created = await asyncio.gather(
+        log.ensure_topic("n", 1), log.ensure_topic("n", 1), log.append("n", b"k", b"v")
+    )
+    assert created[2] == (0, 0)
+    pending = [asyncio.ensure_future(log.append("n", b"k", b"%d" % i)) for i in range(5)]
+    await asyncio.sleep(0)  # queued, the round not yet synced
+    await log.close()
+    assert [await p for p in pending] == [(0, i) for i in range(1, 6)]
 
 
 async def test_embedded_cancelled_append_does_not_fail_the_round(tmp_path: Path) -> None:
@@ -471,19 +516,6 @@ async def test_embedded_directory_is_single_process(tmp_path: Path) -> None:
     await log.close()
     await other.start()  # free again once closed
     await other.close()
-
-
-async def test_embedded_bad_topics(tmp_path: Path) -> None:
-    log = EmbeddedLog(tmp_path)
-    await log.start()
-    for name in ("", "..", "a/b", "x" * 250):
-        with pytest.raises(ValueError, match="topic name"):
-            await log.ensure_topic(name, 1)
-    with pytest.raises(ValueError, match="partitions"):
-        await log.ensure_topic("t", 0)
-    await log.close()
-    with pytest.raises(LogUnavailable):
-        await log.ensure_topic("t", 1)
 
 
 async def test_embedded_commit_error_is_unavailable(tmp_path: Path) -> None:
@@ -533,8 +565,11 @@ async def test_embedded_fetch_wakes_on_append_and_on_close(tmp_path: Path) -> No
     assert time.monotonic() - started < 0.5  # woken, not polled
     waiting = asyncio.ensure_future(consumer.fetch(10, 10.0))
     await asyncio.sleep(0.01)
+    waiting.cancel()  # its waiter is cancelled but not yet removed when close() wakes them
     await consumer.close()
-    assert await asyncio.wait_for(waiting, 1) == []
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await consumer.close()  # idempotent
     other = log.consumer("t", "h")
     await other.start()
     assert len(await drain(other, 1)) == 1
@@ -585,12 +620,10 @@ async def test_kafka_broker_down_refuses_appends(own_tansu: Callable[[], TansuPr
         await log.consumer("t", "g").start()
 
 
-async def test_kafka_refused_topic_and_oversize(own_tansu: Callable[[], TansuProcess]) -> None:
+async def test_kafka_broker_limit_below_ours(own_tansu: Callable[[], TansuProcess]) -> None:
     broker = own_tansu()
     log = kafka_log(broker, max_record_bytes=1000)
     await log.start()
-    with pytest.raises(ValueError, match="topic"):
-        await log.ensure_topic("t", -5)
     # The producer was sized for 1000-byte records; a broker limit below ours looks the same.
     log.max_record_bytes = 100_000
     with pytest.raises(ValueError, match="too large"):
