@@ -332,3 +332,12 @@ def test_role_sets_are_shared_and_bounded(monkeypatch: pytest.MonkeyPatch) -> No
     kept = auth._roles(["x"])
     assert auth._roles(["x"]) is kept
     assert auth._roles(["y"]) == frozenset({"y"}) and len(auth._ROLE_SETS) == 1
+
+
+def test_tenant_ids_are_parsed_once_when_they_are_uuids() -> None:
+    from gb.core.auth import _as_uuid
+
+    text = "8f0e6c1a-3c7b-4b1e-9a55-2a9d2f0e6c1a"
+    assert str(_as_uuid(text)) == text
+    assert _as_uuid("x" * 36) is None  # the right length, not a UUID
+    assert _as_uuid("main") is None
