@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import multiprocessing
 import os
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import uvloop
 
@@ -26,6 +28,8 @@ from .storage.admin import cli_migrate, cli_shard_add, cli_shard_list
 from .storage.database import open_database
 from .storage.embedded import start_embedded
 from .storage.move import MoveError, cli_tenant_move
+from .tenancy.billing import InvoiceLocked, invoice
+from .tenancy.metering import rollup
 
 log = logging.getLogger("gb")
 
@@ -146,6 +150,22 @@ def _banner(s: Settings, dev_tenant: tuple[str, str] | None) -> str:
     return "\n".join(lines)
 
 
+async def _invoice_month(settings: Settings, customer: str, month: str) -> UUID:
+    """Roll every day of ``month`` up (idempotent), then price it into a draft invoice."""
+    first = datetime.date.fromisoformat(f"{month}-01")
+    following = (first + datetime.timedelta(days=32)).replace(day=1)
+    customer_id = UUID(customer)
+    db, _ = await open_database(settings)
+    try:
+        day = first
+        while day < following:
+            await rollup(db, day)
+            day += datetime.timedelta(days=1)
+        return await invoice(db, customer_id, first)
+    finally:
+        await db.close()
+
+
 async def _storage_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
         for name, versions in (await cli_migrate(settings)).items():
@@ -161,6 +181,13 @@ async def _storage_command(args: argparse.Namespace, settings: Settings) -> int:
         for shard in await cli_shard_list(settings):
             replicas = f" replicas={','.join(shard.replica_dsns)}" if shard.replica_dsns else ""
             print(f"{shard.id}\t{shard.name}\t{shard.status}{replicas}")
+    elif args.command == "billing":
+        try:
+            invoice_id = await _invoice_month(settings, args.customer, args.month)
+        except (ValueError, LookupError, InvoiceLocked) as exc:
+            print(f"gb: {exc}", file=sys.stderr)
+            return 2
+        print(f"invoice {invoice_id}")
     else:
         try:
             report = await cli_tenant_move(settings, args.customer, args.to_shard)
@@ -204,6 +231,12 @@ def _parser() -> argparse.ArgumentParser:
     move = tenant.add_parser("move", help="move a customer's rows to another shard, online")
     move.add_argument("customer", help="the customer id")
     move.add_argument("--to", type=int, required=True, dest="to_shard", help="target shard id")
+    billing = sub.add_parser("billing", help="usage roll-up and invoices").add_subparsers(
+        dest="billing_command", required=True
+    )
+    bill = billing.add_parser("invoice", help="roll a month's usage up and price it (a draft)")
+    bill.add_argument("customer", help="the customer id")
+    bill.add_argument("--month", required=True, help="YYYY-MM")
     return parser
 
 
@@ -223,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gb: configuration error: {exc}", file=sys.stderr)
         return 2
-    if args.command in ("migrate", "shard", "tenant"):
+    if args.command in ("migrate", "shard", "tenant", "billing"):
         return uvloop.run(_storage_command(args, settings))
     if args.command == "token":
         settings = dev_settings(settings)

@@ -147,3 +147,21 @@ def test_migrate_shard_add_list_and_tenant_move(capsys, monkeypatch, tmp_path, t
     assert "to_shard=1" in capsys.readouterr().out
     assert main(["tenant", "move", "no-such-customer", "--to", "1"]) == 2
     assert "no-such-customer" in capsys.readouterr().err
+
+
+def test_billing_invoice_rolls_the_month_up_and_prices_it(
+    capsys, monkeypatch, tmp_path, two_shards
+):
+    import datetime
+
+    import uvloop
+
+    control, _, _ = two_shards
+    storage_env(monkeypatch, tmp_path, control)
+    customer = uvloop.run(_tenant(control))
+    month = datetime.date.today().strftime("%Y-%m")
+    assert main(["billing", "invoice", customer, "--month", month]) == 0
+    assert capsys.readouterr().out.startswith("invoice ")
+    assert main(["billing", "invoice", customer, "--month", "2026-13"]) == 2
+    assert "month must be in 1..12" in capsys.readouterr().err
+    assert main(["billing", "invoice", "not-a-uuid", "--month", month]) == 2
