@@ -9,25 +9,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import Protocol
 
 from gb.protocol.codes import ErrorCode
 
 from .auth import Authenticator, AuthError, Identity
 from .storage.database import Database, Shard, UnknownCustomer
+from .tenancy.metering import UsageRecorder
 from .tenancy.quotas import QuotaName, Quotas
-
-
-class _Quotas(Protocol):
-    async def acquire_connection(self, customer_id: uuid.UUID, instance_id: uuid.UUID) -> None: ...
-
-    async def release_connection(self, customer_id: uuid.UUID, instance_id: uuid.UUID) -> None: ...
-
-
-class _Recorder(Protocol):
-    def record(
-        self, customer_id: uuid.UUID, instance_id: uuid.UUID | None, kind: str, quantity: int = 1
-    ) -> None: ...
 
 
 def tenant_ids(identity: Identity) -> tuple[uuid.UUID, uuid.UUID]:
@@ -43,7 +31,7 @@ def tenant_ids(identity: Identity) -> tuple[uuid.UUID, uuid.UUID]:
 class TenantGate:
     """Connection quotas and connection-minute metering for the hub."""
 
-    def __init__(self, quotas: _Quotas, recorder: _Recorder) -> None:
+    def __init__(self, quotas: Quotas, recorder: UsageRecorder) -> None:
         self.quotas = quotas
         self.recorder = recorder
 

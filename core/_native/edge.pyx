@@ -83,9 +83,6 @@ cdef inline double monotonic() noexcept nogil:
 
 
 STATE_HELLO = CONN_HELLO
-STATE_READY = CONN_READY
-STATE_CLOSING = CONN_CLOSING
-STATE_CLOSED = CONN_CLOSED
 
 
 def now():
@@ -193,10 +190,6 @@ cdef class Flusher:
                 self.stats.observe_latency(t - self.pub_times[i])
             self.npub = 0
 
-    @property
-    def pending_connections(self):
-        return len(self.dirty)
-
 
 cdef class Edge:
     """What every connection of one node shares: limits, counters, the flusher, the hub."""
@@ -246,10 +239,6 @@ cdef class Channel:
 
     def __contains__(self, Conn conn):
         return conn in self.positions
-
-    @property
-    def connections(self):
-        return list(self.members)
 
     cpdef int add(self, Conn conn) except -1:
         """Add ``conn``; 1 if added, 0 if it was already a member."""
@@ -591,11 +580,6 @@ cdef class Conn(WSListener):
         if self.expires_at and self.expires_at < due:
             due = self.expires_at
         return due
-
-    @property
-    def pending_size(self):
-        """Bytes queued for the end of this tick."""
-        return self.pending_bytes
 
     @property
     def subscription_count(self):
