@@ -6,6 +6,9 @@ channels with two ids. Prefixes carry the rules:
 - ``user:<id>`` and ``user:<id>:...``: only that user (or an admin) may subscribe; anyone in
   the tenant may publish (an inbox).
 - ``sys:...``: anyone may subscribe; only the ``admin``, ``bot`` and ``system`` roles publish.
+- ``conv:<conversation id>``: a conversation's live events (messages, receipts, members). Only
+  its members subscribe (the hub asks the messaging service, see ``Hub.set_guard``); nobody
+  publishes directly: messages go through ``msg.send`` so they are logged before anyone sees them.
 - anything else: every member of the tenant subscribes and publishes, except the
   ``viewer`` role, which only subscribes.
 """
@@ -39,6 +42,8 @@ def access(name: str, user: str, roles: frozenset[str]) -> Access:
     if name.startswith("user:"):
         owner = name[5:].split(":", 1)[0]
         return Access(subscribe=owner == user or bool(roles & ADMIN_ROLES), publish=True)
+    if name.startswith("conv:"):
+        return Access(subscribe=True, publish=False)
     if name.startswith("sys:"):
         return Access(subscribe=True, publish=bool(roles & SYSTEM_PUBLISHERS))
     return Access(subscribe=True, publish="viewer" not in roles)

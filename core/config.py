@@ -326,6 +326,36 @@ class Settings(BaseModel):
         10, description="Connections per database pool (control, each shard, each replica)."
     )
 
+    kafka_bootstrap: Annotated[
+        str | None,
+        BeforeValidator(_Text(r"[^\s,]+(,[^\s,]+)*", "host:port[,host:port...]", optional=True)),
+    ] = Field(None, description="Kafka brokers for the message log; unset: the embedded log.")
+    log_topic: Annotated[str, BeforeValidator(_Text(r"[A-Za-z0-9._-]{1,249}", "a topic name"))] = (
+        Field("gb.messages", description="Log topic of messages (keyed by conversation).")
+    )
+    log_partitions: Annotated[int, BeforeValidator(_Int(1, 1024))] = Field(
+        16, description="Partitions of the log topic when gb creates it; never change it later."
+    )
+    persister: Annotated[str, BeforeValidator(_Choice("inprocess", "off"))] = Field(
+        "inprocess",
+        description="Run the log-to-PostgreSQL persister inside this node, or not (`gb persister`).",
+    )
+    max_message_bytes: Annotated[int, BeforeValidator(_Size(64, 16 * _KIB**2))] = Field(
+        64 * _KIB, description="Largest message content (UTF-8 bytes) send_message accepts."
+    )
+    user_message_rate: Annotated[int, BeforeValidator(_Int(1, 1_000_000))] = Field(
+        20, description="Messages per second one user may send, sustained (burst: 5x)."
+    )
+    tenant_message_rate: Annotated[int, BeforeValidator(_Int(1, 10_000_000))] = Field(
+        2000, description="Messages per second one customer may send, sustained (burst: 5x)."
+    )
+    recent_history: Annotated[int, BeforeValidator(_Int(0, 100_000))] = Field(
+        500, description="Messages per conversation kept in the recent-history cache."
+    )
+    presence_ttl: Seconds = Field(
+        30.0, description="Seconds a crashed node's presence entries outlive its last heartbeat."
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.send_buffer_limit < self.max_payload:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from ._native.edge import STATE_HELLO, Channel, Conn, Edge, now, wrap_frame
 from .auth import Authenticator, AuthError, Identity
 from .broker import Broker, BrokerUnavailable
 from .metrics import Metrics
+from .presence import PresenceStore, PresenceUnavailable
 from .registry import Registry
 from .rpc import RpcError, RpcRegistry
 from .session import ResumeTokens, Session, new_session_id
@@ -40,6 +42,10 @@ _JSON = int(Flag.JSON)
 _CLIENT_TYPES = frozenset(
     {FrameType.SUBSCRIBE, FrameType.UNSUBSCRIBE, FrameType.PRESENCE, FrameType.RPC_REQUEST}
 )
+
+
+Guard = Callable[[Identity, str], Awaitable[bool]]
+"""May this identity subscribe to this channel? Asked for names under a guarded prefix."""
 
 
 def topic(channel: int) -> str:
@@ -103,7 +109,14 @@ class Hub:
         tick = max(0.01, min(0.5, heartbeat_timeout / 5, hello_timeout / 5))
         self.wheel: TimerWheel[Conn] = TimerWheel(tick, 512, now())
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._guards: dict[str, Guard] = {}
+        self.presence: PresenceStore | None = None
+        """Cross-node presence (online/last seen, channel members); None: this node only."""
         broker.set_handler(self.on_broker_message)
+
+    def set_guard(self, prefix: str, guard: Guard) -> None:
+        """Ask ``guard`` before anyone subscribes to a channel named ``prefix...``."""
+        self._guards[prefix] = guard
 
     # --- connection lifecycle (called by the edge) -----------------------------------------
 
@@ -133,6 +146,11 @@ class Hub:
                 self._leave(conn, channel)
             conn.subs = None
         self.registry.remove(conn)
+        if self.presence is not None and conn.session is not None:
+            gone: Session = conn.session
+            self._spawn(
+                self._shared_presence("offline", gone.identity.scope, gone.identity.user, gone.id)
+            )
         if self.gate is not None and conn.session is not None:
             session: Session = conn.session
             self._spawn(self.gate.release(session.identity, now() - conn.connected_at))
@@ -263,6 +281,8 @@ class Hub:
         displaced = self.registry.add(conn)
         if displaced is not None:
             displaced.close(CloseCode.NORMAL, "session resumed on another connection")
+        if self.presence is not None:
+            self._spawn(self._shared_presence("online", identity.scope, identity.user, session.id))
         welcome = {
             "version": session.version,
             "session": session.id,
@@ -296,6 +316,38 @@ class Hub:
                 ErrorCode.FORBIDDEN, f"no permission to subscribe to {name!r}", request_id
             )
             return
+        presence = body.get("presence") is True
+        guard = self._guards.get(name.split(":", 1)[0] + ":")
+        if guard is None:
+            self._subscribe_allowed(conn, request_id, name, rights, presence)
+        else:
+            self._spawn(self._subscribe_guarded(conn, request_id, name, rights, presence, guard))
+
+    async def _subscribe_guarded(
+        self,
+        conn: Conn,
+        request_id: int,
+        name: str,
+        rights: channels.Access,
+        presence: bool,
+        guard: Guard,
+    ) -> None:
+        session: Session = conn.session
+        try:
+            allowed = await guard(session.identity, name)
+        except Exception:  # the database is away: the client may retry
+            log.warning("subscription check for %s failed", name, exc_info=True)
+            conn.send_error(ErrorCode.UNAVAILABLE, "cannot check membership now, retry", request_id)
+            return
+        if not allowed:
+            conn.send_error(ErrorCode.FORBIDDEN, f"not a member of {name!r}", request_id)
+        elif conn in self.edge.conns:  # still connected after the check
+            self._subscribe_allowed(conn, request_id, name, rights, presence)
+
+    def _subscribe_allowed(
+        self, conn: Conn, request_id: int, name: str, rights: channels.Access, presence: bool
+    ) -> None:
+        identity = conn.session.identity
         cid = channel_id(identity.scope, name)
         channel = self.channels.get(cid)
         if channel is not None and channel.name != name:
@@ -328,7 +380,6 @@ class Hub:
                 conn.readonly_subs = set()
             conn.readonly_subs.add(cid)
         self.metrics.subscriptions.inc()
-        presence = isinstance(body, dict) and body.get("presence") is True
         if first and self.edge.remote:
             # The ACK waits for the broker, so a publication made anywhere after it arrives here.
             self._spawn(self._subscribe_remote(conn, request_id, channel, presence))
@@ -358,6 +409,8 @@ class Hub:
             session: Session = conn.session
             channel.presence[session.id] = session.identity.user
             self._announce(channel, "join", session)
+            if self.presence is not None:
+                self._spawn(self._shared_join(session, channel.name))
 
     def _ack_subscribe(self, conn: Conn, request_id: int, channel: Channel) -> None:
         ack = {
@@ -390,6 +443,8 @@ class Hub:
         session: Session = conn.session
         if channel.presence is not None and channel.presence.pop(session.id, None) is not None:
             self._announce(channel, "leave", session)
+            if self.presence is not None:
+                self._spawn(self._shared_leave(session, channel.name))
         if not len(channel):
             del self.channels[cid]
             self.metrics.channels.dec()
@@ -430,16 +485,66 @@ class Hub:
                 ErrorCode.UNKNOWN_CHANNEL, "not subscribed to this channel", request_id, cid
             )
             return
+        if self.presence is not None:
+            self._spawn(self._presence_shared(conn, request_id, channel))
+            return
         members = [{"session": sid, "user": user} for sid, user in (channel.presence or {}).items()]
         body = {"channel": channel.name, "members": members, "subscribers": len(channel)}
         conn.send_frame(FrameType.PRESENCE, orjson.dumps(body), _JSON, request_id, cid)
+
+    async def _presence_shared(self, conn: Conn, request_id: int, channel: Channel) -> None:
+        """The members of ``channel`` on every node, from the shared presence store."""
+        assert self.presence is not None
+        session: Session = conn.session
+        try:
+            found = await self.presence.members(session.identity.scope, channel.name)
+        except PresenceUnavailable:
+            conn.send_error(
+                ErrorCode.UNAVAILABLE,
+                "presence store unavailable, retry",
+                request_id,
+                channel.channel_id,
+            )
+            return
+        members = [{"session": m.session, "user": m.user, "node": m.node} for m in found]
+        body = {"channel": channel.name, "members": members, "subscribers": len(channel)}
+        conn.send_frame(
+            FrameType.PRESENCE, orjson.dumps(body), _JSON, request_id, channel.channel_id
+        )
+
+    async def _shared_presence(self, op: str, scope: str, user: str, session: str) -> None:
+        """Tell the shared store a session came or went; a failed write is kept locally by
+        the store and written again by its next heartbeat."""
+        assert self.presence is not None
+        try:
+            if op == "online":
+                await self.presence.online(scope, user, session)
+            else:
+                await self.presence.offline(scope, user, session)
+        except PresenceUnavailable as exc:
+            log.debug("presence %s not written yet: %s", op, exc)
+
+    async def _shared_join(self, session: Session, channel: str) -> None:
+        assert self.presence is not None
+        identity = session.identity
+        try:
+            await self.presence.join(identity.scope, channel, session.id, identity.user)
+        except PresenceUnavailable as exc:
+            log.debug("presence join not written yet: %s", exc)
+
+    async def _shared_leave(self, session: Session, channel: str) -> None:
+        assert self.presence is not None
+        try:
+            await self.presence.leave(session.identity.scope, channel, session.id)
+        except PresenceUnavailable as exc:
+            log.debug("presence leave not written yet: %s", exc)
 
     async def _rpc(self, conn: Conn, request_id: int, body: Any) -> None:
         try:
             result = await self.rpc.call(conn.session, body)
             payload = orjson.dumps({"result": result})
         except RpcError as exc:
-            conn.send_error(exc.code, exc.message, request_id)
+            conn.send_error(exc.code, exc.message, request_id, 0, exc.extra or None)
             return
         except Exception:
             log.exception("RPC %r failed", body.get("method") if isinstance(body, dict) else body)
@@ -455,13 +560,40 @@ class Hub:
         """The edge fanned a PUBLISH out locally; send it to the other nodes too."""
         self._spawn(self._to_broker(channel, data, conn if ack else None, request_id))
 
+    def publish_event(self, scope: str, name: str, shard_key: int, body: dict[str, Any]) -> None:
+        """Deliver a server event (JSON ``body``) on channel ``name`` of tenant ``scope``.
+
+        Local subscribers get it at once; other nodes through the broker (best effort: an
+        event lost with the broker is recovered by position, see ``msg.recover``).
+        """
+        cid = channel_id(scope, name)
+        frame = wrap_frame(
+            encode(
+                FrameType.DELIVER,
+                orjson.dumps(body),
+                flags=_JSON,
+                shard_key=shard_key,
+                channel_id=cid,
+            )
+        )
+        channel = self.channels.get(cid)
+        if channel is not None:
+            self.edge.deliver(channel, frame)
+        if self.edge.remote:
+            self._spawn(self._to_broker_id(cid, frame))
+
     async def _to_broker(
         self, channel: Channel, data: bytes, reply_to: Conn | None = None, request_id: int = 0
     ) -> None:
         """Publish a finished WebSocket message on the channel's topic; ACK ``reply_to``."""
+        await self._to_broker_id(channel.channel_id, data, reply_to, request_id)
+
+    async def _to_broker_id(
+        self, cid: int, data: bytes, reply_to: Conn | None = None, request_id: int = 0
+    ) -> None:
         envelope = self._prefix + _WALL_TIME.pack(time.time()) + data
         try:
-            await self.broker.publish(topic(channel.channel_id), envelope)
+            await self.broker.publish(topic(cid), envelope)
         except BrokerUnavailable as exc:
             log.debug("broker publish failed: %s", exc)
             if reply_to is not None:
@@ -469,12 +601,12 @@ class Hub:
                     ErrorCode.UNAVAILABLE,
                     "delivered on this node only: the broker is unavailable",
                     request_id,
-                    channel.channel_id,
+                    cid,
                 )
             return
         self.metrics.broker_publish.inc()
         if reply_to is not None:
-            reply_to.send_frame(FrameType.ACK, b"", 0, request_id, channel.channel_id)
+            reply_to.send_frame(FrameType.ACK, b"", 0, request_id, cid)
 
     def on_broker_message(self, topic_name: str, envelope: bytes) -> None:
         """A publication from the broker: deliver it here unless this node sent it."""

@@ -20,10 +20,12 @@ Method = Callable[[Session, dict[str, Any]], Awaitable[Any]]
 class RpcError(Exception):
     """An RPC failure reported to the caller as an ERROR frame with ``code``."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.extra = extra
+        """More fields for the ERROR payload (``retry_after_ms`` of RATE_LIMITED, ...)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,8 @@ class ErrorCode(enum.IntEnum):
     CHANNEL_COLLISION = 17  # two channel names hash to one id (rename the channel)
     UNAVAILABLE = 18  # a dependency (broker) is down; retry later
     QUOTA_EXCEEDED = 19  # a quota of the tenant is used up; payload names it (quota, limit)
+    NOT_FOUND = 20  # no such conversation or message, or the caller may not see it
+    CONFLICT = 21  # the request contradicts current state (status moving backwards)
 
 
 class CloseCode(enum.IntEnum):

@@ -80,7 +80,7 @@ def test_codes_tables() -> None:
     assert [t.value for t in FrameType] == list(range(0x01, 0x0F))
     assert FLAGS_KNOWN == 0x0007
     assert Flag.JSON | Flag.ACK_REQUIRED | Flag.NO_ECHO == FLAGS_KNOWN
-    assert [e.value for e in ErrorCode] == list(range(1, 20))  # contiguous, none reused
+    assert [e.value for e in ErrorCode] == list(range(1, 22))  # contiguous, none reused
     assert all(c in {1000, 1011} or 4000 <= c <= 4999 for c in CloseCode)
     assert set(CloseCode) >= RECONNECTABLE
     assert CloseCode.DRAINING in RECONNECTABLE

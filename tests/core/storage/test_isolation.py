@@ -84,10 +84,17 @@ INSERTS: dict[str, str] = {
     "deleted_rows": "INSERT INTO deleted_rows (customer_id, table_name, pk, row_version) "
     "VALUES ($1, 'instances', '{}', 1)",
     "tenant_fences": "INSERT INTO tenant_fences (customer_id, state) VALUES ($1, 'tracking')",
+    # messaging (0003): members, durable idempotency keys, delivery status
+    "conversation_members": "INSERT INTO conversation_members (customer_id, conversation_id, "
+    "user_ref) SELECT $1, id, 'alice' FROM conversations",
+    "message_keys": "INSERT INTO message_keys (customer_id, conversation_id, sender, client_key, "
+    "message_id, position) SELECT $1, id, 'alice', 'k1', gen_random_uuid(), 0 FROM conversations",
+    "message_status": "INSERT INTO message_status (customer_id, conversation_id, message_id, "
+    "user_ref, status) SELECT $1, id, gen_random_uuid(), 'bob', 1 FROM conversations",
 }
 PLATFORM_WRITTEN = {"tenant_fences"}  # gb_app may only read it
 REFUSED = "row-level security|permission denied"
-GLOBAL_TABLES = {"regions", "plans", "shards", "gb_schema_migrations"}
+GLOBAL_TABLES = {"regions", "plans", "shards", "gb_schema_migrations", "log_watermarks"}
 
 
 def owner_column(table: str) -> str:
