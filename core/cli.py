@@ -1,4 +1,5 @@
-"""The ``gb`` command: ``gb serve``, ``gb token``, ``gb version``."""
+"""The ``gb`` command: ``gb serve``, ``gb persister``, ``gb basic``, ``gb token``, ``gb version``,
+and the storage and billing verbs."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import gb
 from .auth import mint_token
 from .config import ConfigError, Settings, load_settings
 from .dev_tenant import ensure_dev_tenant
+from .messaging.persister import run_persister
 from .node import Node
 from .storage.admin import cli_migrate, cli_shard_add, cli_shard_list
 from .storage.database import open_database
@@ -74,8 +76,12 @@ def run_worker(settings: Settings, reuse_port: bool) -> None:
 
     async def main() -> None:
         db, _ = await open_database(settings)
+        # The embedded log belongs to one process: workers sharing a data directory need Kafka.
+        messaging = settings.kafka_bootstrap is not None or settings.workers == 1
+        if not messaging:
+            log.warning("messaging is off: GB_WORKERS > 1 needs GB_KAFKA_BOOTSTRAP (a shared log)")
         try:
-            await Node(settings, reuse_port=reuse_port, database=db).run()
+            await Node(settings, reuse_port=reuse_port, database=db, messaging=messaging).run()
         finally:
             await db.close()
 
@@ -216,6 +222,11 @@ def _parser() -> argparse.ArgumentParser:
     tok.add_argument("--ttl", type=float, default=3600.0, help="seconds")
     tok.add_argument("--shard", type=int)
     sub.add_parser("version", help="print the version")
+    sub.add_parser("persister", help="persist the Kafka message log to PostgreSQL (scale-out)")
+    basic = sub.add_parser(
+        "basic", help="BASIC dialogs: compile, run, dump (gb basic --help)", add_help=False
+    )
+    basic.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("migrate", help="apply pending migrations to the control database and shards")
     shard = sub.add_parser("shard", help="shard management").add_subparsers(
         dest="shard_command", required=True
@@ -246,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(gb.__version__)
         return 0
+    if args.command == "basic":  # the compiler imports nothing of the server, nor its settings
+        from gb.compiler.cli import main as basic_main  # noqa: PLC0415 -- wasmtime only here
+
+        return basic_main(args.args)
     env = {k: v for k, v in os.environ.items() if k.startswith("GB_")}
     for flag in ("host", "ws_port", "http_port", "workers", "broker"):
         value = getattr(args, flag, None)
@@ -258,6 +273,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command in ("migrate", "shard", "tenant", "billing"):
         return uvloop.run(_storage_command(args, settings))
+    if args.command == "persister":
+        _setup_logging(settings.log_level)
+        try:
+            uvloop.run(run_persister(settings))
+        except ValueError as exc:
+            print(f"gb: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.command == "token":
         settings = dev_settings(settings)
         roles = [r for r in args.roles.split(",") if r]

@@ -314,9 +314,7 @@ class Settings(BaseModel):
 
     database_url: Annotated[
         str | None,
-        BeforeValidator(
-            _Text(r"postgres(ql)?://\S+", "a postgresql:// URL", optional=True)
-        ),
+        BeforeValidator(_Text(r"postgres(ql)?://\S+", "a postgresql:// URL", optional=True)),
     ] = Field(
         None,
         description="Control database (also shard 0); unset: an embedded PostgreSQL in data_dir.",
@@ -330,6 +328,12 @@ class Settings(BaseModel):
         str | None,
         BeforeValidator(_Text(r"[^\s,]+(,[^\s,]+)*", "host:port[,host:port...]", optional=True)),
     ] = Field(None, description="Kafka brokers for the message log; unset: the embedded log.")
+    kafka_replication: Annotated[int, BeforeValidator(_Int(1, 32))] = Field(
+        3, description="Replicas of a log topic gb creates (min.insync.replicas: 2, or 1 alone)."
+    )
+    kafka_idempotent: Annotated[str, BeforeValidator(_Choice("on", "off"))] = Field(
+        "on", description="Idempotent Kafka producer; off only for brokers without InitProducerId."
+    )
     log_topic: Annotated[str, BeforeValidator(_Text(r"[A-Za-z0-9._-]{1,249}", "a topic name"))] = (
         Field("gb.messages", description="Log topic of messages (keyed by conversation).")
     )
@@ -338,7 +342,7 @@ class Settings(BaseModel):
     )
     persister: Annotated[str, BeforeValidator(_Choice("inprocess", "off"))] = Field(
         "inprocess",
-        description="Run the log-to-PostgreSQL persister inside this node, or not (`gb persister`).",
+        description="Persist the log to PostgreSQL inside this node, or not (`gb persister`).",
     )
     max_message_bytes: Annotated[int, BeforeValidator(_Size(64, 16 * _KIB**2))] = Field(
         64 * _KIB, description="Largest message content (UTF-8 bytes) send_message accepts."
@@ -351,6 +355,24 @@ class Settings(BaseModel):
     )
     recent_history: Annotated[int, BeforeValidator(_Int(0, 100_000))] = Field(
         500, description="Messages per conversation kept in the recent-history cache."
+    )
+    recent_history_ttl: Annotated[float, BeforeValidator(_Seconds(7 * 86_400.0, zero_ok=False))] = (
+        Field(
+            3600.0,
+            description="Seconds a conversation's recent history outlives its last send "
+            "(keep it above the persister's lag).",
+        )
+    )
+    message_pending_timeout: Seconds = Field(
+        30.0,
+        description="Seconds after which a send that never completed in the recent cache is "
+        "settled from PostgreSQL (above the log's append timeout plus clock skew).",
+    )
+    idempotency_ttl: Annotated[float, BeforeValidator(_Seconds(30 * 86_400.0, zero_ok=False))] = (
+        Field(86_400.0, description="Seconds the fast store remembers a client's message key.")
+    )
+    membership_ttl: Annotated[float, BeforeValidator(_Seconds(300.0, zero_ok=False))] = Field(
+        5.0, description="Seconds a node trusts a cached membership answer (sends, subscribes)."
     )
     presence_ttl: Seconds = Field(
         30.0, description="Seconds a crashed node's presence entries outlive its last heartbeat."

@@ -30,6 +30,8 @@ from .auth import Authenticator
 from .broker import Broker, create_broker
 from .config import Settings
 from .hub import Hub
+from .messaging import rest as messaging_rest
+from .messaging.runtime import Messaging
 from .metrics import Metrics
 from .rpc import RpcRegistry
 from .rpc_builtin import register_builtins
@@ -63,6 +65,7 @@ class Node:
         reuse_port: bool = False,
         database: Database | None = None,
         housekeeping_interval: float = LEASE_REFRESH_S,
+        messaging: bool = True,
     ) -> None:
         self.settings = settings
         # With a database the node is tenancy-aware: sessions must name a known customer and
@@ -74,6 +77,10 @@ class Node:
         self._housekeeping: asyncio.Task[None] | None = None
         self._stop_housekeeping = asyncio.Event()
         self.housekeeping_interval = housekeeping_interval
+        # Messaging needs the database; ``messaging=False`` leaves it out (workers sharing
+        # one embedded log directory cannot each own it).
+        self.want_messaging = messaging and database is not None
+        self.messaging: Messaging | None = None
         self.native = native.load()
         self.node_id = settings.node_id
         self.version = gb.__version__
@@ -146,6 +153,17 @@ class Node:
         self.metrics.attach_edge(self.hub.edge.stats, self.broker)
         await self.broker.start()  # after the hub: it registers the broker's message handler
         register_builtins(self.rpc, self)
+        if self.want_messaging:
+            assert self.database is not None
+            self.messaging = Messaging(
+                s,
+                self.database,
+                self.hub,
+                quotas=self.quotas,
+                recorder=self.recorder,
+                registry=self.metrics.registry,
+            )
+            await self.messaging.start()
         self._ws_server = await picows.ws_create_server(
             self._listener_factory,
             s.host,
@@ -177,6 +195,8 @@ class Node:
             app.state.quotas = self.quotas
             app.state.authenticator = self.hub.auth
             include_all(app)
+            if self.messaging is not None:
+                messaging_rest.install(app, self.messaging.service)
         sock = socket.socket(socket.AF_INET6 if ":" in s.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if self.reuse_port:
@@ -292,6 +312,9 @@ class Node:
             await self._http_task
             await self._http.shutdown()
             self._http = None
+        if self.messaging is not None:
+            await self.messaging.close()
+            self.messaging = None
         if self._housekeeping is not None:
             self._stop_housekeeping.set()
             await self._housekeeping  # the recorder flushes what is pending

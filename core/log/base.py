@@ -171,6 +171,23 @@ class LogConsumer(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def positions(self) -> dict[int, int]:
+        """Per owned partition, the offset of the next record ``fetch`` returns from it.
+
+        Where no fetch has moved it yet, that is the group's committed position. Raises
+        LogUnavailable when the position cannot be learnt now.
+        """
+
+    @abc.abstractmethod
+    async def end_offsets(self) -> dict[int, int]:
+        """Per owned partition, the log end: the offset the next record appended there gets.
+
+        Only durable records count (embedded: synced; Kafka: the high watermark), so
+        ``end - position`` is how many records this member still has to read (offsets Kafka
+        skips included). Raises LogUnavailable when the brokers do not answer.
+        """
+
+    @abc.abstractmethod
     async def commit(self, records: Sequence[Record]) -> None:
         """Store the group's position after ``records`` (per partition: highest offset + 1).
 

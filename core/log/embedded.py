@@ -579,6 +579,18 @@ class EmbeddedConsumer(LogConsumer):
             at, _, pos = cursor  # where the previous read stopped: no re-reading
         return segment, pos, at
 
+    async def positions(self) -> dict[int, int]:
+        """The next offset to read per owned partition (nothing before ``start``)."""
+        self._sync_assignment()
+        return dict(self._positions)
+
+    async def end_offsets(self) -> dict[int, int]:
+        """The high watermark (synced records) per owned partition."""
+        self._sync_assignment()
+        if self._topic is None:
+            return {}
+        return {p: self._topic.partitions[p].hw for p in self._positions}
+
     async def commit(self, records: Sequence[Record]) -> None:
         """Store the positions after ``records`` for owned partitions (synced, atomic rename)."""
         self._sync_assignment()

@@ -225,6 +225,30 @@ class KafkaConsumer(LogConsumer):
             for m in messages
         ]
 
+    async def positions(self) -> dict[int, int]:
+        """The consumer's fetch position per assigned partition (asks the group coordinator for
+        partitions not fetched from yet); LogUnavailable when Kafka does not answer in time."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        try:
+            async with asyncio.timeout(self.log.timeout):
+                return {tp.partition: await consumer.position(tp) for tp in consumer.assignment()}
+        except (KafkaError, TimeoutError) as exc:
+            raise LogUnavailable(f"kafka log: positions of {self.group!r}: {exc!r}") from exc
+
+    async def end_offsets(self) -> dict[int, int]:
+        """The high watermark per assigned partition (a ListOffsets request)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        try:
+            async with asyncio.timeout(self.log.timeout):
+                ends = await consumer.end_offsets(list(consumer.assignment()))
+        except (KafkaError, TimeoutError) as exc:
+            raise LogUnavailable(f"kafka log: end offsets of {self.topic!r}: {exc!r}") from exc
+        return {tp.partition: offset for tp, offset in ends.items()}
+
     async def commit(self, records: Sequence[Record]) -> None:
         """Commit ``offset + 1`` per owned partition; LogUnavailable if Kafka does not take it."""
         consumer = self._consumer
