@@ -22,6 +22,7 @@ Keys unknown to version 1 are ignored; an incompatible change gets a new ``v``.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -80,9 +81,10 @@ class MessageRecord:
         for name in ("id", "customer_id", "instance_id", "conversation_id"):
             if not isinstance(getattr(self, name), UUID):
                 raise BadRecord(f"{name}: not a UUID: {getattr(self, name)!r:.60}")
-        if self.id.version != 7:
+        bits = self.id.int
+        if (bits >> 76) & 0xF != 7 or (bits >> 62) & 0x3 != 0b10:  # version 7, RFC variant
             raise BadRecord(f"id: {self.id} is not a UUIDv7 (it carries the creation time)")
-        if self.id.int >> 80 >= _MAX_MS:
+        if bits >> 80 >= _MAX_MS:
             raise BadRecord(f"id: {self.id} carries a time after the year 9999")
         _text("sender", self.sender)
         _text("content", self.content)
@@ -94,11 +96,12 @@ class MessageRecord:
                 raise BadRecord(f"client_key: must be 1-{MAX_CLIENT_KEY} characters")
         if type(self.shard_key) is not int or not _INT32[0] <= self.shard_key <= _INT32[1]:
             raise BadRecord(f"shard_key: not a 32-bit integer: {self.shard_key!r:.40}")
-        if not isinstance(self.lang, str) or not _LANG.fullmatch(self.lang):
+        if not isinstance(self.lang, str) or not _lang_ok(self.lang):
             raise BadRecord(f"lang: not a text-search configuration name: {self.lang!r:.70}")
         if not isinstance(self.metadata, dict):
             raise BadRecord(f"metadata: not an object: {type(self.metadata).__name__}")
-        _json("metadata", self.metadata, 0)
+        if self.metadata:
+            _json("metadata", self.metadata, 0)
 
     @property
     def created_at(self) -> datetime.datetime:
@@ -109,6 +112,11 @@ class MessageRecord:
     def key(self) -> bytes:
         """The log record key: the conversation (its 16 bytes)."""
         return self.conversation_id.bytes
+
+
+@functools.lru_cache(maxsize=256)
+def _lang_ok(name: str) -> bool:
+    return _LANG.fullmatch(name) is not None
 
 
 def _text(name: str, value: object) -> None:
@@ -183,33 +191,43 @@ def decode(value: bytes) -> MessageRecord:
         raise BadRecord(f"v: unsupported record version {version!r:.40} (this reads {VERSION})")
     if data.get("t") != "m":
         raise BadRecord(f"t: unknown record type {data.get('t')!r:.40}")
+    try:
+        ids = data["id"], data["cu"], data["in"], data["cv"]
+        sender, kind, content, metadata = data["s"], data["k"], data["c"], data["md"]
+        shard_key, lang = data["sk"], data["lg"]
+    except KeyError as exc:
+        raise BadRecord(f"{exc.args[0]}: missing") from None
     return MessageRecord(
-        id=_uuid(data, "id"),
-        customer_id=_uuid(data, "cu"),
-        instance_id=_uuid(data, "in"),
-        conversation_id=_uuid(data, "cv"),
-        sender=_field(data, "s"),
-        kind=_field(data, "k"),
-        content=_field(data, "c"),
-        metadata=_field(data, "md"),
+        id=_uuid("id", ids[0], None),
+        customer_id=_uuid("cu", ids[1], _SEEN),
+        instance_id=_uuid("in", ids[2], _SEEN),
+        conversation_id=_uuid("cv", ids[3], _SEEN),
+        sender=sender,
+        kind=kind,
+        content=content,
+        metadata=metadata,
         client_key=data.get("ck"),
-        shard_key=_field(data, "sk"),
-        lang=_field(data, "lg"),
+        shard_key=shard_key,
+        lang=lang,
     )
 
 
-def _field(data: dict[str, Any], key: str) -> Any:
-    try:
-        return data[key]
-    except KeyError:
-        raise BadRecord(f"{key}: missing") from None
+# Customers, instances and conversations recur from record to record: parsed once (bounded).
+_SEEN: dict[str, UUID] = {}
+_SEEN_MAX = 1 << 16
 
 
-def _uuid(data: dict[str, Any], key: str) -> UUID:
-    value = _field(data, key)
+def _uuid(key: str, value: object, seen: dict[str, UUID] | None) -> UUID:
     if not isinstance(value, str):
         raise BadRecord(f"{key}: not a UUID string: {value!r:.60}")
+    if seen is not None and (known := seen.get(value)) is not None:
+        return known
     try:
-        return UUID(value)
+        parsed = UUID(value)
     except ValueError:
         raise BadRecord(f"{key}: not a UUID: {value!r:.60}") from None
+    if seen is not None:
+        if len(seen) >= _SEEN_MAX:
+            seen.clear()
+        seen[value] = parsed
+    return parsed

@@ -223,3 +223,17 @@ def test_text_that_is_not_unicode_cannot_be_encoded() -> None:
     rec = record(content="\ud800")
     with pytest.raises(BadRecord, match=f"cannot encode message {rec.id}"):
         encode(rec)
+
+
+def test_the_cache_of_parsed_ids_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gb.core.messaging import record as module
+
+    monkeypatch.setattr(module, "_SEEN_MAX", 6)
+    monkeypatch.setattr(module, "_SEEN", {})
+    for _ in range(5):  # three ids per record are remembered: the cache is cleared, not grown
+        rec = record()
+        assert decode(encode(rec)) == rec
+        assert len(module._SEEN) <= 6
+    rec = record()
+    again = decode(encode(rec))
+    assert again.customer_id is decode(encode(rec)).customer_id  # the remembered object
