@@ -223,10 +223,8 @@ def _parser() -> argparse.ArgumentParser:
     tok.add_argument("--shard", type=int)
     sub.add_parser("version", help="print the version")
     sub.add_parser("persister", help="persist the Kafka message log to PostgreSQL (scale-out)")
-    basic = sub.add_parser(
-        "basic", help="BASIC dialogs: compile, run, dump (gb basic --help)", add_help=False
-    )
-    basic.add_argument("args", nargs=argparse.REMAINDER)
+    # Listed for the help text; ``main`` hands ``gb basic ...`` to the compiler's own parser.
+    sub.add_parser("basic", help="BASIC dialogs: compile, run, dump (gb basic --help)")
     sub.add_parser("migrate", help="apply pending migrations to the control database and shards")
     shard = sub.add_parser("shard", help="shard management").add_subparsers(
         dest="shard_command", required=True
@@ -253,14 +251,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gb`` console command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["basic"]:  # the compiler imports nothing of the server, nor its settings
+        from gb.compiler.cli import main as basic_main  # noqa: PLC0415 -- wasmtime only here
+
+        return basic_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "version":
         print(gb.__version__)
         return 0
-    if args.command == "basic":  # the compiler imports nothing of the server, nor its settings
-        from gb.compiler.cli import main as basic_main  # noqa: PLC0415 -- wasmtime only here
-
-        return basic_main(args.args)
     env = {k: v for k, v in os.environ.items() if k.startswith("GB_")}
     for flag in ("host", "ws_port", "http_port", "workers", "broker"):
         value = getattr(args, flag, None)

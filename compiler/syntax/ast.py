@@ -10,7 +10,6 @@ lives in ``compiler.keywords`` and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +145,22 @@ class KeywordCall:
     args: list[Expr]
 
 
-Expr = Union[
-    Number, String, Bool, Null, Name, Member, Index, Call, Unary, Binary, ListLit, MapLit,
-    KeywordCall,
-]
-LValue = Union[Name, Member, Index]
+Expr = (
+    Number
+    | String
+    | Bool
+    | Null
+    | Name
+    | Member
+    | Index
+    | Call
+    | Unary
+    | Binary
+    | ListLit
+    | MapLit
+    | KeywordCall
+)
+LValue = Name | Member | Index
 
 
 # ---- statements --------------------------------------------------------------------------------
@@ -304,10 +314,20 @@ class TableDef:
     fields: list[TableField]
 
 
-Stmt = Union[
-    Assign, KeywordStmt, ExprStmt, If, For, ForEach, DoLoop, Select, FunctionDef, Return, Exit,
-    TableDef,
-]
+Stmt = (
+    Assign
+    | KeywordStmt
+    | ExprStmt
+    | If
+    | For
+    | ForEach
+    | DoLoop
+    | Select
+    | FunctionDef
+    | Return
+    | Exit
+    | TableDef
+)
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from ..config import Settings
 from ..hub import Hub
 from ..log import EmbeddedLog, KafkaLog, Log
 from ..presence import PresenceStore, create_presence
+from ..presence import rpc as presence_rpc
 from ..ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from ..storage.database import Database
 from ..tenancy.metering import UsageRecorder
@@ -139,6 +140,7 @@ class Messaging:
             await self.persister.start()
             self._tasks.append(asyncio.get_running_loop().create_task(self.persister.run()))
         rpc.register(self.hub.rpc, self.service)
+        presence_rpc.register(self.hub.rpc, self.presence)
         self.hub.set_guard(CHANNEL_PREFIX, membership_guard(self.service))
         self.hub.presence = self.presence
         self._tasks.append(asyncio.get_running_loop().create_task(self._heartbeats()))

@@ -160,3 +160,36 @@ async def test_two_nodes_share_the_kafka_log_and_deliver_through_redis(
     )
     await alice.close()
     await bob.close()
+
+
+async def test_presence_status_across_the_tenant(db, node_factory, tmp_path):
+    node = await node_factory(database=db, data_dir=str(tmp_path / "p"))
+    customer, instance = await make_tenant(db)
+    ids = {"customer": str(customer), "instance": str(instance)}
+    alice = await connect(node.ws_url, node.token(user="alice", **ids))
+    bob = await connect(node.ws_url, node.token(user="bob", **ids))
+    async with asyncio.timeout(5):
+        while True:
+            answer = await alice.rpc("presence.status", {"users": ["alice", "bob", "carol"]})
+            if answer["bob"]["online"]:
+                break
+            await asyncio.sleep(0.02)
+    assert answer["alice"] == {"online": True, "last_seen": None, "sessions": 1}
+    assert answer["carol"] == {"online": False, "last_seen": None, "sessions": 0}
+    await bob.close()
+    async with asyncio.timeout(5):
+        while (await alice.rpc("presence.status", {"users": ["bob"]}))["bob"]["online"]:
+            await asyncio.sleep(0.02)
+    gone = (await alice.rpc("presence.status", {"users": ["bob"]}))["bob"]
+    assert gone["last_seen"] is not None and gone["sessions"] == 0
+    for bad in ({}, {"users": []}, {"users": [""]}, {"users": ["x"] * 501}, {"users": "bob"}):
+        with pytest.raises(GbError) as err:
+            await alice.rpc("presence.status", bad)
+        assert err.value.code == ErrorCode.BAD_PAYLOAD
+    node.node.hub.presence = None  # the store as a stopped one: unreachable
+    store = node.node.messaging.presence
+    await store.close()
+    with pytest.raises(GbError) as down:
+        await alice.rpc("presence.status", {"users": ["bob"]})
+    assert down.value.code == ErrorCode.UNAVAILABLE
+    await alice.close()

@@ -1,0 +1,1 @@
+"""The BASIC virtual machine: wasmtime instance, host heap, suspension, limits, save/restore."""
