@@ -16,6 +16,7 @@ from gb.protocol.codes import ErrorCode, Flag, FrameType
 from .connection import EVENT_QUEUE_SIZE, Client, connect
 from .errors import ConnectionClosed, GbError, SubscriptionClosed
 from .subscription import Delivery, Subscription
+from .timeline import Timeline
 
 __all__ = [
     "EVENT_QUEUE_SIZE",
@@ -29,5 +30,6 @@ __all__ = [
     "GbError",
     "Subscription",
     "SubscriptionClosed",
+    "Timeline",
     "connect",
 ]

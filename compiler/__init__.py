@@ -23,6 +23,8 @@ from .runtime.dialog import Dialog, Frame, Limits, Suspension
 from .runtime.errors import BasicRuntimeError, RuntimeLimitExceeded, StateError
 from .syntax import ast, parse
 
+Program = ast.Program
+
 __all__ = [
     "BasicRuntimeError",
     "CompileError",
@@ -35,6 +37,7 @@ __all__ = [
     "FunctionInfo",
     "Limits",
     "LineTable",
+    "Program",
     "Registry",
     "RuntimeLimitExceeded",
     "StateError",

@@ -238,12 +238,21 @@ class Asm:
         def dispatch_depth() -> int:
             return len(open_labels) + hi - k
 
+        next_mark = marks[0][0] if marks else -1
+        emit = code.emit
         for position, instr in enumerate(block.code):
-            while mark_at < len(marks) and marks[mark_at][0] == position:
+            while position == next_mark:
                 offsets.append((code.offset, marks[mark_at][1]))
                 mark_at += 1
+                next_mark = marks[mark_at][0] if mark_at < len(marks) else -1
             op = instr[0]
-            if op == "@goto":
+            if op[0] != "@":  # an ordinary instruction
+                if op == "end":
+                    open_labels.pop()
+                elif op in ("block", "loop", "if"):
+                    open_labels.append(None)
+                emit(*instr)
+            elif op == "@goto":
                 target = instr[1]
                 if k < target.id < hi:
                     code.emit("br", depth_of_block(target))
@@ -270,15 +279,9 @@ class Asm:
                 _, kind, blocktype, label = instr
                 code.emit(kind, blocktype)
                 open_labels.append(label)
-            elif op in ("@br", "@br_if"):
+            else:  # @br, @br_if to a structured label
                 depth = len(open_labels) - 1 - open_labels.index(instr[1])
-                code.emit(op[1:], depth)
-            else:
-                if op == "end":
-                    open_labels.pop()
-                elif op in ("block", "loop", "if"):
-                    open_labels.append(None)
-                code.emit(op, *instr[1:])
+                emit(op[1:], depth)
 
 
 def _leave_chunk(code: Code, target: BlockRef, dispatch_depth: int) -> None:

@@ -55,7 +55,7 @@ from ..codegen.layout import (
     STEP_MODE,
     STRING,
 )
-from ..host.registry import Registry
+from ..host.registry import KeywordSpec, Registry
 from .engine import FastFunc, HostFunctions, Memory, WasmTrapError, compiled, engine
 from .errors import BasicRuntimeError, RuntimeLimitExceeded, StateError
 from .heap import Heap, HeapLimitError, estimate_size
@@ -182,6 +182,7 @@ class Dialog:
         self._fuel_before = 0  # fuel spent before a restore
         self._fuel_given = UNLIMITED_FUEL if limits.fuel is None else limits.fuel
         self.extra_globals: dict[str, Value] = {}
+        self._specs: dict[str, KeywordSpec] = {}  # registry entries by keyword, once looked up
 
     # -- creation -----------------------------------------------------------------------------
 
@@ -449,11 +450,13 @@ class Dialog:
     async def perform(self, ctx: Any, keyword: str, args: tuple[Value, ...]) -> None:
         """Call ``keyword`` with ``args`` through the registry and resume with its result
         (or fail the dialog with what went wrong)."""
-        try:
-            spec = self.registry.get(keyword)
-        except KeyError:
-            self.fail(f"keyword {keyword} is not available in this host")
-            return
+        spec = self._specs.get(keyword)
+        if spec is None:
+            try:
+                spec = self._specs[keyword] = self.registry.get(keyword)
+            except KeyError:
+                self.fail(f"keyword {keyword} is not available in this host")
+                return
         if spec.fn is None:
             self.fail(f"keyword {keyword} has no implementation in this host")
             return

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
-from gb.client import Client, ConnectionClosed, GbError, connect
+from gb.client import Client, ConnectionClosed, GbError, Timeline, connect
 from gb.core.storage.database import Database
 from gb.protocol.codes import ErrorCode
 
@@ -51,14 +51,14 @@ class User:
     token: str
     node: int
     client: Client | None = None
-    seen: dict[str, dict[str, int]] = field(default_factory=dict)  # conv -> id -> position
-    cursor: dict[str, int] = field(default_factory=dict)  # conv -> position proven complete
-    chains: dict[str, dict[int, int]] = field(default_factory=dict)  # conv -> prev -> position
-    dirty: set[str] = field(default_factory=set)  # conversations to recover
+    timeline: Timeline = field(default_factory=Timeline)
     acked: dict[str, dict] = field(default_factory=dict)  # client key -> send result
     refused: int = 0
     reconnects: int = 0
     readers: list[asyncio.Task] = field(default_factory=list)
+
+    def seen(self, conv: str) -> dict[str, int]:
+        return {m["id"]: p for p, m in self.timeline.messages.get(conv, {}).items()}
 
 
 async def attach(user: User, urls: list[str], conversations: list[str]) -> None:
@@ -78,65 +78,36 @@ async def attach(user: User, urls: list[str], conversations: list[str]) -> None:
     for conv in conversations:
         sub = await user.client.subscribe(f"conv:{conv}")
         user.readers.append(asyncio.create_task(read(user, sub)))
-    await recover(user, conversations)
-
-
-def advance(user: User, conv: str) -> None:
-    """Follow proven links (prev -> position) from the cursor."""
-    chain = user.chains.setdefault(conv, {})
-    cursor = user.cursor.get(conv, -1)
-    while cursor in chain:
-        cursor = chain.pop(cursor)
-    user.cursor[conv] = cursor
+    # Whatever happened while away is unknown: recover every conversation (the repairer goes
+    # on until the answers are complete; sending does not wait for it).
+    user.timeline.stale.update(conversations)
+    with contextlib.suppress(ConnectionClosed, GbError, TimeoutError, OSError):
+        await user.timeline.recover(user.client)
 
 
 async def read(user: User, sub) -> None:
     async for delivery in sub:
-        event = orjson.loads(delivery.payload)
-        if event["type"] == "message":
-            message = event["message"]
-            conv = message["conversation_id"]
-            user.seen.setdefault(conv, {})[message["id"]] = message["position"]
-            if event["prev"] is None:
-                user.dirty.add(conv)
-            elif message["position"] > user.cursor.get(conv, -1):
-                user.chains.setdefault(conv, {})[event["prev"]] = message["position"]
-                advance(user, conv)
-                if user.chains[conv]:  # a link that does not reach the cursor: a gap
-                    user.dirty.add(conv)
+        user.timeline.on_event(orjson.loads(delivery.payload))
 
 
-async def recover(user: User, conversations: list[str], *, until_complete: bool = True) -> None:
-    """Ask for everything after the cursors; with ``until_complete``, until nothing is missing."""
+async def recover(user: User, conversations: list[str]) -> None:
+    """Ask for everything after the cursors until nothing is missing."""
     assert user.client is not None
-    for _ in range(300):
-        positions = {c: user.cursor.get(c, -1) for c in conversations}
-        answer = await user.client.rpc("msg.recover", {"positions": positions}, timeout=30)
-        complete = True
-        for conv, result in answer["conversations"].items():
-            for message in result["messages"]:  # contiguous from the cursor, in order
-                user.seen.setdefault(conv, {})[message["id"]] = message["position"]
-                user.cursor[conv] = max(user.cursor.get(conv, -1), message["position"])
-            chain = user.chains.setdefault(conv, {})
-            for prev in [p for p in chain if p < user.cursor[conv]]:
-                del chain[prev]
-            advance(user, conv)
-            if result["complete"]:
-                user.dirty.discard(conv)
-            complete = complete and result["complete"]
-        if complete or not until_complete:
+    deadline = asyncio.get_running_loop().time() + 180
+    while asyncio.get_running_loop().time() < deadline:
+        if await user.timeline.recover(user.client, conversations):
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"{user.name}: recovery never complete")
 
 
-async def repair(user: User, conversations: list[str]) -> None:
+async def repair(user: User) -> None:
     """Recover conversations with an unproven gap now and then, as a client app would."""
     while True:
         await asyncio.sleep(0.5)
-        if user.dirty and user.client is not None:
+        if user.timeline.stale and user.client is not None:
             with contextlib.suppress(ConnectionClosed, GbError, TimeoutError, OSError):
-                await recover(user, sorted(user.dirty), until_complete=False)
+                await user.timeline.recover(user.client)
 
 
 async def send_all(user: User, urls: list[str], conversations: list[str], count: int) -> None:
@@ -181,6 +152,8 @@ async def test_kill_9_mid_stream_loses_no_acknowledged_message(tmp_path, control
         "GB_USER_MESSAGE_RATE": "100000",
         "GB_TENANT_MESSAGE_RATE": "1000000",
         "GB_LOG_LEVEL": "warning",
+        # A killed node's open intents are settled from PostgreSQL after this (default 30 s).
+        "GB_MESSAGE_PENDING_TIMEOUT": "5",
     }
     procs = [
         gb_serve(GB_NODE_ID=f"rel-{i}", GB_DATA_DIR=str(tmp_path / str(i)), **common)
@@ -202,7 +175,7 @@ async def test_kill_9_mid_stream_loses_no_acknowledged_message(tmp_path, control
         await first.close()
         for user in users:
             await attach(user, urls, conversations)
-        repairers = [asyncio.create_task(repair(u, conversations)) for u in users]
+        repairers = [asyncio.create_task(repair(u)) for u in users]
         per_user = MESSAGES // USERS
         senders = [asyncio.create_task(send_all(u, urls, conversations, per_user)) for u in users]
 
@@ -253,8 +226,8 @@ async def test_kill_9_mid_stream_loses_no_acknowledged_message(tmp_path, control
         for user in users:
             await recover(user, conversations)
             for conv in conversations:
-                assert user.seen.get(conv, {}) == by_conv[conv], f"{user.name} in {conv}"
-                assert user.cursor[conv] == max(by_conv[conv].values())
+                assert user.seen(conv) == by_conv[conv], f"{user.name} in {conv}"
+                assert user.timeline.cursor(conv) == max(by_conv[conv].values())
     finally:
         for user in users:
             for reader in user.readers:
