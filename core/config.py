@@ -344,6 +344,12 @@ class Settings(BaseModel):
         "inprocess",
         description="Persist the log to PostgreSQL inside this node, or not (`gb persister`).",
     )
+    persister_batch: Annotated[int, BeforeValidator(_Int(1, 100_000))] = Field(
+        5000, description="Records the persister writes per batch (one transaction per shard)."
+    )
+    persister_linger: Annotated[float, BeforeValidator(_Seconds(10.0, zero_ok=True))] = Field(
+        0.05, description="Seconds the persister waits to fill a batch after its first record."
+    )
     max_message_bytes: Annotated[int, BeforeValidator(_Size(64, 16 * _KIB**2))] = Field(
         64 * _KIB, description="Largest message content (UTF-8 bytes) send_message accepts."
     )

@@ -668,7 +668,14 @@ async def run_persister(settings: Settings, stop: asyncio.Event | None = None) -
     server, thread = start_http_server(settings.http_port, settings.host, registry)
     db, _dsn = await open_database(settings)
     kafka = KafkaLog(settings.kafka_bootstrap, client_id=f"gb-persister-{settings.node_id}")
-    persister = Persister(db, kafka, topic=settings.log_topic, registry=registry)
+    persister = Persister(
+        db,
+        kafka,
+        topic=settings.log_topic,
+        batch_max=settings.persister_batch,
+        linger=settings.persister_linger,
+        registry=registry,
+    )
     try:
         # Not kafka.start(): that connects the producer, and the persister only consumes.
         await persister.start()

@@ -117,6 +117,8 @@ class Messaging:
                 self.log,
                 topic=settings.log_topic,
                 partitions=settings.log_partitions,
+                batch_max=settings.persister_batch,
+                linger=settings.persister_linger,
                 registry=registry,
             )
             if settings.persister == "inprocess"
