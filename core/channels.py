@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import TypeGuard
 
+GUARDED = frozenset({"conv:"})
+"""Prefixes whose subscriptions a guard must allow (``Hub.set_guard``); without one, refused."""
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._@/\-]{0,199}")
 ADMIN_ROLES = frozenset({"admin", "platform_admin", "customer_admin", "instance_admin"})
 SYSTEM_PUBLISHERS = frozenset({"admin", "platform_admin", "bot", "system"})

@@ -80,6 +80,9 @@ def run_worker(settings: Settings, reuse_port: bool) -> None:
         messaging = settings.kafka_bootstrap is not None or settings.workers == 1
         if not messaging:
             log.warning("messaging is off: GB_WORKERS > 1 needs GB_KAFKA_BOOTSTRAP (a shared log)")
+        elif settings.workers > 1 and settings.broker == "memory":
+            # Each worker would keep its own recent cache and keys: recovery could not vouch.
+            log.warning("messaging needs GB_BROKER=redis when GB_WORKERS > 1 (shared state)")
         try:
             await Node(settings, reuse_port=reuse_port, database=db, messaging=messaging).run()
         finally:

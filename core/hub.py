@@ -317,8 +317,13 @@ class Hub:
             )
             return
         presence = body.get("presence") is True
-        guard = self._guards.get(name.split(":", 1)[0] + ":")
-        if guard is None:
+        prefix = name.split(":", 1)[0] + ":"
+        guard = self._guards.get(prefix)
+        if guard is None and prefix in channels.GUARDED:
+            conn.send_error(
+                ErrorCode.UNAVAILABLE, f"{prefix} channels are not served by this node", request_id
+            )
+        elif guard is None:
             self._subscribe_allowed(conn, request_id, name, rights, presence)
         else:
             self._spawn(self._subscribe_guarded(conn, request_id, name, rights, presence, guard))

@@ -577,7 +577,7 @@ class RedisRecentCache(RecentCache):
         args = (str(message_id), self._ttl_ms, UNVOUCHED)
         await self.link.run(self._begin, self.keys(conversation_id), args)
 
-    async def add(self, conversation_id: UUID, message: Message) -> None:
+    async def add(self, conversation_id: UUID, message: Message) -> int | None:
         args = (
             str(message.id),
             message.position,

@@ -1,10 +1,10 @@
 """The messaging parts of one node, built from its settings and started with it.
 
-Embedded mode (no ``GB_KAFKA_BOOTSTRAP``, broker ``memory``): the embedded log in
-``data_dir/log``, in-process cache, idempotency keys, rate limits and presence, and the persister
-inside the node. Cluster mode: the Kafka log, and Redis for the cache, keys, rate limits and
-presence, shared by every node; the persister runs in the node unless ``GB_PERSISTER=off``
-(then ``gb persister`` processes do it).
+The log follows ``GB_KAFKA_BOOTSTRAP``: unset, the embedded log in ``data_dir/log`` (one
+process); set, Kafka. The shared state follows the broker: with the memory broker the recent
+cache, idempotency keys, rate limits and presence live in this process; with the Redis broker
+(several nodes) in Redis, shared by every node. A cluster needs both Kafka and Redis. The
+persister runs in the node unless ``GB_PERSISTER=off`` (then ``gb persister`` processes do it).
 """
 
 from __future__ import annotations
@@ -74,15 +74,15 @@ class Messaging:
         cache: RecentCache
         fast: KeyStore
         limiter: RateLimiter
-        history = {"max_entries": settings.recent_history, "ttl": settings.recent_history_ttl}
-        keys = {"ttl": settings.idempotency_ttl, "stale_after": settings.message_pending_timeout}
+        entries, history_ttl = settings.recent_history, settings.recent_history_ttl
+        key_ttl, stale = settings.idempotency_ttl, settings.message_pending_timeout
         if self._link is not None:
-            cache = RedisRecentCache(self._link, **history)
-            fast = RedisKeyStore(self._link, **keys)
+            cache = RedisRecentCache(self._link, max_entries=entries, ttl=history_ttl)
+            fast = RedisKeyStore(self._link, ttl=key_ttl, stale_after=stale)
             limiter = RedisRateLimiter(settings.redis_url)
         else:
-            cache = MemoryRecentCache(**history)
-            fast = MemoryKeyStore(**keys)
+            cache = MemoryRecentCache(max_entries=entries, ttl=history_ttl)
+            fast = MemoryKeyStore(ttl=key_ttl, stale_after=stale)
             limiter = MemoryRateLimiter()
         self.limiter = limiter
         self.cache = cache

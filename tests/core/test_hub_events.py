@@ -198,3 +198,11 @@ async def test_presence_store_down_is_reported_and_does_not_break_sessions(node)
     await alice.close()
     await hub.wait_tasks()
     hub.presence = None
+
+
+async def test_conversation_channels_need_a_guard(node) -> None:
+    alice = await connect(node.ws_url, node.token(user="alice"))  # a node without messaging
+    with pytest.raises(GbError) as err:
+        await alice.subscribe(conversation_channel(uuid.uuid4()))
+    assert err.value.code == ErrorCode.UNAVAILABLE and "not served" in err.value.message
+    await alice.close()

@@ -28,10 +28,10 @@ from gb.core.storage.database import Database
 from gb.protocol.codes import ErrorCode
 
 from ...support.pg import control_db
+from ...support.pg_cluster import OS_USER, PG_BIN, Cluster
 from ...support.services import own_redis, wait_until
 from ...support.tansu import own_tansu
 from ...support.tenants import make_tenant
-from .test_persister_outage import OS_USER, PG_BIN, Cluster
 
 __all__ = ["control_db", "own_redis", "own_tansu"]  # fixtures, used by name
 

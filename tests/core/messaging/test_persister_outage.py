@@ -9,22 +9,18 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import subprocess
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from gb.core.log import EmbeddedLog
 from gb.core.messaging.persister import Persister
-from gb.core.storage import migrate_database
 from gb.core.storage.database import Database
 
 from ...support.pg import control_db
-from ...support.services import free_port
+from ...support.pg_cluster import OS_USER, PG_BIN, Cluster
 from ...support.tenants import make_tenant
 from .test_persister_support import (
     TOPIC,
@@ -40,60 +36,9 @@ from .test_persister_support import (
 
 __all__ = ["control_db"]
 
-PG_BIN = Path(os.environ.get("GB_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
-OS_USER = "postgres"
-
 pytestmark = pytest.mark.skipif(
     not (PG_BIN / "initdb").exists(), reason=f"PostgreSQL server binaries not in {PG_BIN}"
 )
-
-
-def run(*args: str) -> None:
-    command = [str(PG_BIN / args[0]), *args[1:]]
-    if os.geteuid() == 0:
-        command = ["runuser", "-u", OS_USER, "--", *command]
-    subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-
-class Cluster:
-    """A private PostgreSQL cluster that tests stop and start."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.datadir = base / "data"
-        self.port = free_port()
-
-    def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def init(self) -> None:
-        run("initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        with (self.datadir / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                f"unix_socket_directories = '{self.base}'\nfsync = off\n"
-                "shared_buffers = 16MB\nmax_connections = 40\n"
-            )
-
-    def start(self) -> None:
-        if (self.datadir / "postmaster.pid").exists():
-            return
-        run("pg_ctl", "-D", str(self.datadir), "-l", f"{self.base}/log", "-w", "-t", "30", "start")
-
-    def stop(self) -> None:
-        if (self.datadir / "postmaster.pid").exists():
-            run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "-t", "20", "stop")
-
-    async def database(self, *, control: bool) -> str:
-        """A new migrated database (the control and shard tracks, or the shard track)."""
-        name = f"gbt_{uuid.uuid4().hex[:12]}"
-        conn = await asyncpg.connect(self.dsn())
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        await migrate_database(self.dsn(name), control=control, shard=True)
-        return self.dsn(name)
 
 
 @pytest.fixture(scope="module")

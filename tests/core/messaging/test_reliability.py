@@ -42,7 +42,7 @@ __all__ = ["control_db", "own_tansu"]  # fixtures, used by name
 MESSAGES = int(os.environ.get("GB_RELIABILITY_MESSAGES", "3000"))
 USERS = 6  # two per node
 CONVERSATIONS = 3  # everybody is a member of every conversation
-RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.CONFLICT}
+RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED}
 
 
 @dataclass
