@@ -11,14 +11,22 @@ from . import ast
 Node = Any  # any dataclass of ``ast``
 
 
+# Field names per node class, computed once: reflection per visit dominated parse time.
+_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls))
+    for cls in vars(ast).values()
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls is not ast.Pos
+}
+
+
 def _is_node(value: object) -> bool:
-    return dataclasses.is_dataclass(value) and not isinstance(value, (type, ast.Pos))
+    return type(value) in _FIELDS
 
 
 def children(node: Node) -> Iterator[Node]:
     """The direct child nodes of ``node``, in source order (lists and tuples flattened)."""
-    for f in dataclasses.fields(node):
-        yield from _nodes_in(getattr(node, f.name))
+    for name in _FIELDS[type(node)]:
+        yield from _nodes_in(getattr(node, name))
 
 
 def _nodes_in(value: object) -> Iterator[Node]:
@@ -53,8 +61,8 @@ def depth(node: Node) -> tuple[int, Node]:
 
 def rewrite(node: Node, fn: Callable[[Node], Node]) -> Node:
     """Replace, bottom-up and in place, every node below ``node`` by ``fn(node)``."""
-    for f in dataclasses.fields(node):
-        setattr(node, f.name, _rewrite_value(getattr(node, f.name), fn))
+    for name in _FIELDS[type(node)]:
+        setattr(node, name, _rewrite_value(getattr(node, name), fn))
     return node
 
 
