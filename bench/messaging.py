@@ -12,10 +12,10 @@ same window): the ratio is what the message path costs above the WebSocket RPC r
 ``persisted/s`` is rows in ``messages`` over the time from the first send until the persister
 has them all. Server CPU seconds per 1,000 accepted messages are reported too.
 
-**Latency** at half the measured capacity: paced sends (timestamps in the content), p50/p99 of
-send -> DELIVER at the reader; on one node (embedded log) and across two nodes (Kafka-protocol
-broker ``tansu`` for the log, Redis for delivery; sender on node A, reader on node B). Target:
-p99 <= 50 ms across nodes.
+**Latency** at half the measured capacity, spread over 10 sender/reader pairs: paced sends
+(timestamps in the content), p50/p99 of send -> DELIVER at the reader; on one node (embedded
+log) and across two nodes (Kafka-protocol broker ``tansu`` for the log, Redis for delivery;
+senders on node A, readers on node B). Target: p99 <= 50 ms across nodes.
 
 Run: ``.venv/bin/python bench/messaging.py [--quick]``; appends rows to
 ``results/messaging.csv``.
@@ -215,36 +215,53 @@ async def capacity(
 
 
 async def latency(
-    url_send: str, url_read: str, customer: str, instance: str, rate: float, seconds: float
+    url_send: str,
+    url_read: str,
+    customer: str,
+    instance: str,
+    rate: float,
+    seconds: float,
+    pairs: int = 10,
 ) -> tuple[float, float, int]:
-    sender, reader, conv, sub = await pair(url_send, url_read, customer, instance, 9999)
+    """p50/p99 send -> deliver in ms at ``rate`` messages/s in all, spread over ``pairs``
+    sender/reader pairs (as the capacity phase spreads its load)."""
+    made = [await pair(url_send, url_read, customer, instance, 9000 + k) for k in range(pairs)]
     stop = asyncio.Event()
     latencies: list[float] = []
-    reading = asyncio.create_task(drain(sub, latencies, stop))
-    interval = 1.0 / rate
-    start = time.monotonic()
+    readers = [asyncio.create_task(drain(sub, latencies, stop)) for _, _, _, sub in made]
+    interval = pairs / rate
     sent = 0
-    in_flight: set[asyncio.Task[Any]] = set()
-    while time.monotonic() - start < seconds:
-        due = start + sent * interval
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        content = f"{time.time():.6f} x"
-        task = asyncio.create_task(
-            sender.rpc("msg.send", {"conversation_id": conv, "content": content})
-        )
-        in_flight.add(task)
-        task.add_done_callback(in_flight.discard)
-        sent += 1
-    await asyncio.gather(*list(in_flight))
+
+    async def paced(sender: Client, conv: str, offset: float) -> None:
+        nonlocal sent
+        start = time.monotonic() + offset
+        in_flight: set[asyncio.Task[Any]] = set()
+        n = 0
+        while time.monotonic() - start < seconds:
+            delay = start + n * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            content = f"{time.time():.6f} x"
+            task = asyncio.create_task(
+                sender.rpc("msg.send", {"conversation_id": conv, "content": content})
+            )
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+            n += 1
+            sent += 1
+        await asyncio.gather(*list(in_flight))
+
+    await asyncio.gather(
+        *(paced(s, c, k * interval / pairs) for k, (s, _, c, _) in enumerate(made))
+    )
     deadline = time.monotonic() + 10
     while len(latencies) < sent and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     stop.set()
-    await reading
-    await sender.close()
-    await reader.close()
+    await asyncio.gather(*readers)
+    for sender, reader, _, _ in made:
+        await sender.close()
+        await reader.close()
     ms = sorted(x * 1000 for x in latencies)
     return common.percentile(ms, 0.5), common.percentile(ms, 0.99), len(ms)
 
