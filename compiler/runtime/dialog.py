@@ -241,6 +241,15 @@ class Dialog:
     def _set_i32(self, address: int, value: int) -> None:
         _I32.pack_into(self.memory.view, address, value)
 
+    def get_global(self, name: str) -> Value:
+        """The value of the program's global variable ``name`` (any case); KeyError if the
+        program has no such variable."""
+        return self._read_slot(self.unit.debug.globals[name.lower()])
+
+    def set_global(self, name: str, value: Value) -> None:
+        """Set the program's global variable ``name`` (keywords such as MERGE update REPORT)."""
+        self._write_slot(self.unit.debug.globals[name.lower()], value)
+
     def _read_slot(self, address: int) -> Value:
         tag, bits = _SLOT.unpack_from(self.memory.view, address)
         if tag == NUMBER:
@@ -431,8 +440,13 @@ class Dialog:
     ) -> Value:
         """Drive the dialog to its end: perform each keyword call through the registry with
         ``ctx`` (awaiting async keywords), yield to the event loop after each budget, and
-        await ``on_break`` at breakpoints (without one they are passed). Returns the
-        program's result; raises its BasicRuntimeError."""
+        await ``on_break`` at breakpoints (without one they are passed). A dialog restored
+        while waiting for a keyword performs that call first. Returns the program's result;
+        raises its BasicRuntimeError."""
+        if self.state == WAITING:
+            pending = self.pending()
+            assert pending.keyword is not None
+            await self.perform(ctx, pending.keyword, pending.args)
         while True:
             s = self.step(budget)
             if s.reason == "done":

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..codegen.unit import CompiledUnit
 from ..host.registry import Registry
-from ..runtime.dialog import WAITING, Dialog, Limits
+from ..runtime.dialog import Dialog, Limits
 from .context import HostContext
 from .dates import now_text, today_text
 
@@ -30,13 +30,13 @@ class DialogGlobals(MutableMapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         key = name.lower()
         if key in self._slots:
-            return self._dialog._read_slot(self._slots[key])
+            return self._dialog.get_global(key)
         return self._dialog.extra_globals[key]
 
     def __setitem__(self, name: str, value: Any) -> None:
         key = name.lower()
         if key in self._slots:
-            self._dialog._write_slot(self._slots[key], value)
+            self._dialog.set_global(key, value)
         else:
             self._dialog.extra_globals[key] = value
 
@@ -87,11 +87,8 @@ def bind(ctx: HostContext, dialog: Dialog) -> None:
 
 
 async def run_restored(dialog: Dialog, ctx: HostContext) -> Any:
-    """Drive a restored dialog to its end with ``ctx`` (bound to it here): first the keyword
-    call it was waiting for when saved (the HEAR a conversation stopped at), then the rest."""
+    """Drive a restored dialog to its end with ``ctx`` (bound to it here); ``Dialog.run``
+    first performs the keyword call it was waiting for when saved (the HEAR a conversation
+    stopped at)."""
     bind(ctx, dialog)
-    if dialog.state == WAITING:
-        pending = dialog.pending()
-        assert pending.keyword is not None
-        await dialog.perform(ctx, pending.keyword, pending.args)
     return await dialog.run(ctx)
