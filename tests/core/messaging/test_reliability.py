@@ -14,7 +14,7 @@ At the end:
   no duplicate (live deliveries plus recovery);
 - no message is reported as sent that is not in PostgreSQL.
 
-``GB_RELIABILITY_MESSAGES`` sets the stream's size (default 3,000 here: the machine has two cores
+``GBTEST_RELIABILITY_MESSAGES`` sets the stream's size (default 3,000 here: the machine has two cores
 that also run the three nodes, the broker and PostgreSQL; the long run uses 50,000).
 """
 
@@ -39,7 +39,7 @@ from ...support.tansu import own_tansu
 
 __all__ = ["control_db", "own_tansu"]  # fixtures, used by name
 
-MESSAGES = int(os.environ.get("GB_RELIABILITY_MESSAGES", "3000"))
+MESSAGES = int(os.environ.get("GBTEST_RELIABILITY_MESSAGES", "3000"))
 USERS = 6  # two per node
 CONVERSATIONS = 3  # everybody is a member of every conversation
 RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED}
