@@ -14,8 +14,8 @@ At the end:
   no duplicate (live deliveries plus recovery);
 - no message is reported as sent that is not in PostgreSQL.
 
-``GBTEST_RELIABILITY_MESSAGES`` sets the stream's size (default 3,000 here: the machine has two cores
-that also run the three nodes, the broker and PostgreSQL; the long run uses 50,000).
+``GBTEST_RELIABILITY_MESSAGES`` sets the stream's size: 3,000 by default (the machine has two
+cores that also run the three nodes, the broker and PostgreSQL), 20,000 or 50,000 for long runs.
 """
 
 import asyncio
