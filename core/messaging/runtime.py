@@ -30,6 +30,7 @@ from . import rpc
 from .cache import MemoryRecentCache, RecentCache, RedisLink, RedisRecentCache
 from .delivery import CHANNEL_PREFIX, HubDeliverer, membership_guard
 from .idempotency import IdempotencyStore, KeyStore, MemoryKeyStore, RedisKeyStore
+from .metrics import MessagingCollector
 from .persister import Persister
 from .search import Search
 from .service import MessageService
@@ -111,6 +112,7 @@ class Messaging:
             pending_timeout=settings.message_pending_timeout,
             membership_ttl=settings.membership_ttl,
         )
+        registry.register(MessagingCollector(self.service.stats))
         self.persister = (
             Persister(
                 db,

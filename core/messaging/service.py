@@ -87,7 +87,7 @@ LogEnd = Callable[[str, int], Awaitable[int]]
 
 @dataclass
 class MessagingStats:
-    """Counters of this service (a node exports them as metrics)."""
+    """Counters of this service (``gb_messaging_events_total``, see :mod:`.metrics`)."""
 
     sent: int = 0
     duplicates: int = 0

@@ -4,6 +4,7 @@ node, real-time events on conv: channels, receipts, recovery — embedded and wi
 import asyncio
 import uuid
 
+import httpx
 import orjson
 import pytest
 
@@ -98,6 +99,11 @@ async def test_a_conversation_end_to_end_on_one_node(db, node_factory, tmp_path)
     with pytest.raises(GbError) as outsider:
         await mallory.rpc("msg.send", {"conversation_id": conv["id"], "content": "hi"})
     assert outsider.value.code == ErrorCode.FORBIDDEN
+    async with httpx.AsyncClient(base_url=node.http_url) as http:
+        scrape = (await http.get("/metrics")).text
+    assert 'gb_messaging_events_total{event="sent"} 1.0' in scrape
+    assert 'gb_messaging_events_total{event="duplicates"} 1.0' in scrape
+    assert "gb_persister_records_total" in scrape
     for client in (alice, bob, mallory):
         await client.close()
 
