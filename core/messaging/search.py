@@ -48,7 +48,7 @@ from gb.core.auth import Identity
 from gb.core.storage.database import Database
 from gb.core.tenant_gate import tenant_ids
 
-from .model import Message
+from .store import message_of
 
 __all__ = [
     "MAX_LIMIT",
@@ -398,18 +398,7 @@ def _request(
 
 
 def _hit(row: asyncpg.Record) -> Hit:
-    message = Message(
-        id=row["id"],
-        conversation_id=row["conversation_id"],
-        position=row["position"],
-        sender=row["sender"],
-        kind=row["kind"],
-        content=row["content"],
-        metadata=json.loads(row["metadata"]),
-        created_at=row["created_at"],
-        client_key=row["client_key"],
-    )
-    return Hit(message.to_wire(), row["rank"], row["highlight"])
+    return Hit(message_of(row).to_wire(), row["rank"], row["highlight"])
 
 
 def _encode_cursor(fingerprint: bytes, keyset: _Keyset) -> str:

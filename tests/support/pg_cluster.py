@@ -4,9 +4,14 @@ so they never touch the machine's shared server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -76,3 +81,20 @@ class Cluster:
             await conn.close()
         await migrate_database(self.dsn(name), control=control, shard=True)
         return self.dsn(name)
+
+
+@contextlib.contextmanager
+def running_cluster(prefix: str) -> Iterator[Cluster]:
+    """A new cluster in a temporary folder, started; stopped and removed on exit."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(OS_USER)
+        os.chown(base, user.pw_uid, user.pw_gid)
+    pg = Cluster(base)
+    try:
+        pg.init()
+        pg.start()
+        yield pg
+    finally:
+        pg.stop()
+        shutil.rmtree(base, ignore_errors=True)

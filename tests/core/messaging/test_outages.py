@@ -12,12 +12,7 @@ Each test runs the service it breaks on its own port (a private Redis, tansu, Po
 """
 
 import asyncio
-import os
-import pwd
-import shutil
-import tempfile
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
@@ -28,7 +23,7 @@ from gb.core.storage.database import Database
 from gb.protocol.codes import ErrorCode
 
 from ...support.pg import control_db
-from ...support.pg_cluster import OS_USER, PG_BIN, Cluster
+from ...support.pg_cluster import PG_BIN, running_cluster
 from ...support.services import own_redis, wait_until
 from ...support.tansu import own_tansu
 from ...support.tenants import make_tenant
@@ -164,18 +159,8 @@ async def test_the_log_broker_stops_and_sends_are_refused(db, node_factory, tmp_
 def private_pg():
     if not (PG_BIN / "initdb").exists():
         pytest.fail(f"PostgreSQL server binaries not in {PG_BIN}")
-    base = Path(tempfile.mkdtemp(prefix="gb-outage-pg-"))
-    if os.geteuid() == 0:
-        user = pwd.getpwnam(OS_USER)
-        os.chown(base, user.pw_uid, user.pw_gid)
-    pg = Cluster(base)
-    try:
-        pg.init()
-        pg.start()
+    with running_cluster("gb-outage-pg-") as pg:
         yield pg
-    finally:
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.reliability

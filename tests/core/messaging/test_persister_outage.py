@@ -6,10 +6,6 @@ port, as the OS user ``postgres`` when run as root), which they stop and start a
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,7 +16,7 @@ from gb.core.messaging.persister import Persister
 from gb.core.storage.database import Database
 
 from ...support.pg import control_db
-from ...support.pg_cluster import OS_USER, PG_BIN, Cluster
+from ...support.pg_cluster import PG_BIN, Cluster, running_cluster
 from ...support.tenants import make_tenant
 from .test_persister_support import (
     TOPIC,
@@ -43,18 +39,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    base = Path(tempfile.mkdtemp(prefix="gb-persister-pg-"))
-    if os.geteuid() == 0:
-        user = pwd.getpwnam(OS_USER)
-        os.chown(base, user.pw_uid, user.pw_gid)
-    pg = Cluster(base)
-    try:
-        pg.init()
-        pg.start()
+    with running_cluster("gb-persister-pg-") as pg:
         yield pg
-    finally:
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
