@@ -325,7 +325,7 @@ CUSTOMER_SELECT = (
 )
 INSTANCE_SELECT = (
     "SELECT id, customer_id, name, title, description, status, region_id, shard_id, config,"
-    " params, created_at, updated_at FROM instances"
+    " params, text_search, created_at, updated_at FROM instances"
 )
 USER_COLUMNS = (
     "id, instance_id, user_system_id, user_name, display_name, email, default_channel, locale,"
@@ -808,6 +808,14 @@ class TenancyService:
         self, actor: str, customer_id: UUID, instance_id: UUID, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
         async with self.db.tenant(customer_id) as conn:
+            language = changes.get("text_search")
+            if language is not None and not await conn.fetchval(
+                "SELECT EXISTS (SELECT FROM pg_ts_config WHERE cfgname = $1)", language
+            ):
+                raise InvalidError(
+                    f"text_search: no text-search configuration {language!r} in PostgreSQL"
+                    " (e.g. simple, english, portuguese, spanish)"
+                )
             if not await _update(conn, "instances", {"id": instance_id}, changes, _INSTANCE_JSON):
                 raise NotFoundError(f"instance {instance_id} not found")
             await audit(

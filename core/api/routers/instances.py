@@ -51,6 +51,9 @@ class Instance(BaseModel):
     shard_id: int
     config: dict[str, Any]
     params: dict[str, Any] = Field(description="The .gbot config.csv values.")
+    text_search: str = Field(
+        description="PostgreSQL text-search configuration of its messages (search language)."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -70,6 +73,12 @@ class InstanceUpdate(Input):
     status: InstanceStatus | None = Field(None, description="Only a customer admin changes it.")
     config: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
+    text_search: str | None = Field(
+        None,
+        pattern=r"^[a-z_]{1,63}$",
+        description="Search language of messages written from now on: a PostgreSQL text-search"
+        " configuration (simple, english, portuguese, ...).",
+    )
 
 
 @router.get("", summary="List a customer's instances", responses=AUTH_RESPONSES)

@@ -271,3 +271,24 @@ async def test_features(api: Env) -> None:
         "feature.set",
         "feature.reset",
     ]
+
+
+async def test_instance_search_language(api: Env) -> None:
+    c = await api.customer("lang", plan_id="pro")
+    admin = api.admin(c["id"])
+    base = f"/v1/customers/{c['id']}/instances"
+    inst = (await api.client.post(base, json={"name": "bot-l"}, headers=admin)).json()
+    assert inst["text_search"] == "simple"
+    r = await api.client.patch(
+        f"{base}/{inst['id']}", json={"text_search": "english"}, headers=admin
+    )
+    assert r.status_code == 200 and r.json()["text_search"] == "english"
+    r = await api.client.patch(
+        f"{base}/{inst['id']}", json={"text_search": "klingon"}, headers=admin
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["message"].startswith("text_search: no text-search configuration")
+    r = await api.client.patch(f"{base}/{inst['id']}", json={"text_search": "Bad!"}, headers=admin)
+    assert r.status_code == 422 and "text_search" in r.json()["error"]["message"]
+    r = await api.client.get(f"{base}/{inst['id']}", headers=admin)
+    assert r.json()["text_search"] == "english"  # the refused changes left it as it was
