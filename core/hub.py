@@ -148,9 +148,8 @@ class Hub:
         self.registry.remove(conn)
         if self.presence is not None and conn.session is not None:
             gone: Session = conn.session
-            self._spawn(
-                self._shared_presence("offline", gone.identity.scope, gone.identity.user, gone.id)
-            )
+            write = self.presence.offline(gone.identity.scope, gone.identity.user, gone.id)
+            self._spawn(self._presence_write("offline", write))
         if self.gate is not None and conn.session is not None:
             session: Session = conn.session
             self._spawn(self.gate.release(session.identity, now() - conn.connected_at))
@@ -282,7 +281,8 @@ class Hub:
         if displaced is not None:
             displaced.close(CloseCode.NORMAL, "session resumed on another connection")
         if self.presence is not None:
-            self._spawn(self._shared_presence("online", identity.scope, identity.user, session.id))
+            write = self.presence.online(identity.scope, identity.user, session.id)
+            self._spawn(self._presence_write("online", write))
         welcome = {
             "version": session.version,
             "session": session.id,
@@ -415,7 +415,9 @@ class Hub:
             channel.presence[session.id] = session.identity.user
             self._announce(channel, "join", session)
             if self.presence is not None:
-                self._spawn(self._shared_join(session, channel.name))
+                identity = session.identity
+                write = self.presence.join(identity.scope, channel.name, session.id, identity.user)
+                self._spawn(self._presence_write("join", write))
 
     def _ack_subscribe(self, conn: Conn, request_id: int, channel: Channel) -> None:
         ack = {
@@ -449,7 +451,8 @@ class Hub:
         if channel.presence is not None and channel.presence.pop(session.id, None) is not None:
             self._announce(channel, "leave", session)
             if self.presence is not None:
-                self._spawn(self._shared_leave(session, channel.name))
+                write = self.presence.leave(session.identity.scope, channel.name, session.id)
+                self._spawn(self._presence_write("leave", write))
         if not len(channel):
             del self.channels[cid]
             self.metrics.channels.dec()
@@ -517,32 +520,13 @@ class Hub:
             FrameType.PRESENCE, orjson.dumps(body), _JSON, request_id, channel.channel_id
         )
 
-    async def _shared_presence(self, op: str, scope: str, user: str, session: str) -> None:
-        """Tell the shared store a session came or went; a failed write is kept locally by
-        the store and written again by its next heartbeat."""
-        assert self.presence is not None
+    async def _presence_write(self, what: str, write: Awaitable[object]) -> None:
+        """Await one write to the shared presence store; a failed one is kept locally by the
+        store and written again by its next heartbeat."""
         try:
-            if op == "online":
-                await self.presence.online(scope, user, session)
-            else:
-                await self.presence.offline(scope, user, session)
+            await write
         except PresenceUnavailable as exc:
-            log.debug("presence %s not written yet: %s", op, exc)
-
-    async def _shared_join(self, session: Session, channel: str) -> None:
-        assert self.presence is not None
-        identity = session.identity
-        try:
-            await self.presence.join(identity.scope, channel, session.id, identity.user)
-        except PresenceUnavailable as exc:
-            log.debug("presence join not written yet: %s", exc)
-
-    async def _shared_leave(self, session: Session, channel: str) -> None:
-        assert self.presence is not None
-        try:
-            await self.presence.leave(session.identity.scope, channel, session.id)
-        except PresenceUnavailable as exc:
-            log.debug("presence leave not written yet: %s", exc)
+            log.debug("presence %s not written yet: %s", what, exc)
 
     async def _rpc(self, conn: Conn, request_id: int, body: Any) -> None:
         try:

@@ -22,9 +22,15 @@ class Deliverer(Protocol):
     """Where the message service sends conversation events."""
 
     async def conversation_event(
-        self, customer: str, instance: str, conversation_id: UUID, event: dict[str, Any]
+        self,
+        customer: str,
+        instance: str,
+        shard_key: int,
+        conversation_id: UUID,
+        event: dict[str, Any],
     ) -> None:
-        """Deliver ``event`` to every live subscriber of the conversation, on every node."""
+        """Deliver ``event`` to every live subscriber of the conversation, on every node;
+        ``shard_key`` is the sender's (its identity's), carried in the frame header."""
 
 
 class EventSink(Protocol):
@@ -52,18 +58,19 @@ def conversation_of(channel: str) -> UUID | None:
 class HubDeliverer:
     """Conversation events as DELIVER frames on the hub (JSON payload, server-originated)."""
 
-    def __init__(self, hub: EventSink, shard_key_of: Callable[[str], int]) -> None:
+    def __init__(self, hub: EventSink) -> None:
         self.hub = hub
-        self.shard_key_of = shard_key_of
 
     async def conversation_event(
-        self, customer: str, instance: str, conversation_id: UUID, event: dict[str, Any]
+        self,
+        customer: str,
+        instance: str,
+        shard_key: int,
+        conversation_id: UUID,
+        event: dict[str, Any],
     ) -> None:
         self.hub.publish_event(
-            f"{customer}/{instance}",
-            conversation_channel(conversation_id),
-            self.shard_key_of(customer),
-            event,
+            f"{customer}/{instance}", conversation_channel(conversation_id), shard_key, event
         )
 
 

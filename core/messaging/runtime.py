@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from uuid import UUID
 
 from prometheus_client import CollectorRegistry
 
@@ -105,7 +104,7 @@ class Messaging:
             tenant_limit=_limit(settings.tenant_message_rate),
             quotas=quotas,
             usage=recorder,
-            deliverer=HubDeliverer(hub, self._shard_key_of),
+            deliverer=HubDeliverer(hub),
             search=Search(db),
             max_content_bytes=settings.max_message_bytes,
             max_metadata_bytes=settings.max_message_bytes,
@@ -127,13 +126,6 @@ class Messaging:
             else None
         )
         self._tasks: list[asyncio.Task[None]] = []
-
-    def _shard_key_of(self, customer: str) -> int:
-        try:
-            shard = self.db.shard_cached(UUID(customer))
-        except ValueError:
-            return 0
-        return 0 if shard is None else shard.id
 
     async def start(self) -> None:
         """Open the log (creating the topic), join the persister group, wire the hub."""

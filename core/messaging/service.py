@@ -621,7 +621,7 @@ class MessageService:
             return
         try:
             await self.deliverer.conversation_event(
-                identity.customer, identity.instance, conversation_id, event
+                identity.customer, identity.instance, identity.shard_key, conversation_id, event
             )
         except Exception:
             self.stats.delivery_errors += 1

@@ -122,9 +122,9 @@ async def test_server_events_reach_subscribers_here_and_on_other_nodes(node_fact
     bob = await connect(b.ws_url, b.token(user="bob", customer=customer))
     sa = await alice.subscribe(conversation_channel(conv))
     sb = await bob.subscribe(conversation_channel(conv))
-    deliverer = HubDeliverer(a.node.hub, lambda customer: 7)
+    deliverer = HubDeliverer(a.node.hub)
     event = {"type": "message", "message": {"id": "m1", "content": "hi"}}
-    await deliverer.conversation_event(customer, "i1", conv, event)
+    await deliverer.conversation_event(customer, "i1", 7, conv, event)
     local = await sa.next(timeout=5)
     remote = await sb.next(timeout=5)
     assert orjson.loads(local.payload) == event == orjson.loads(remote.payload)
@@ -132,7 +132,7 @@ async def test_server_events_reach_subscribers_here_and_on_other_nodes(node_fact
     other = uuid.uuid4()
     members.members[other] = {"bob"}
     sb2 = await bob.subscribe(conversation_channel(other))
-    await deliverer.conversation_event(customer, "i1", other, {"type": "members"})
+    await deliverer.conversation_event(customer, "i1", 7, other, {"type": "members"})
     assert orjson.loads((await sb2.next(timeout=5)).payload) == {"type": "members"}
     await alice.close()
     await bob.close()

@@ -93,7 +93,12 @@ class Events:
         self.fail = False
 
     async def conversation_event(
-        self, customer: str, instance: str, conversation_id: UUID, event: dict[str, Any]
+        self,
+        customer: str,
+        instance: str,
+        shard_key: int,
+        conversation_id: UUID,
+        event: dict[str, Any],
     ) -> None:
         if self.fail:
             raise ConnectionError("hub gone")
